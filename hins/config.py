@@ -1,0 +1,241 @@
+"""The config schema: every value is checked right after composition, before any work starts.
+
+Hydra composes the YAML groups under conf/; ``validate`` turns the result into typed, checked
+settings. A typo (an unknown key) or an impossible value (ratios that do not sum to 1, K < 1, an
+unknown tier) fails with a message naming the config key, not an hour into a run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hins.records import TIERS
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Strict):
+    train: float = Field(gt=0, le=1)
+    val: float = Field(ge=0, lt=1)
+    test: float = Field(ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> "SplitConfig":
+        if not math.isclose(self.train + self.val + self.test, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train + val + test must sum to 1, got {self.train + self.val + self.test:g}")
+        return self
+
+
+class DataConfig(_Strict):
+    source: Literal["synthetic"]
+    n_conversations: int = Field(ge=4)
+    split: SplitConfig
+    passage_template: str
+
+    @field_validator("passage_template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            v.format(speaker="S", text="T", session="D")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"may use only {{speaker}}, {{text}} and {{session}}: {err}") from err
+        if "{text}" not in v:
+            raise ValueError("must contain {text}")
+        return v
+
+
+class QueriesConfig(_Strict):
+    evidence_min: int = Field(ge=1)
+    evidence_max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> "QueriesConfig":
+        if self.evidence_min > self.evidence_max:
+            raise ValueError(f"evidence_min ({self.evidence_min}) must be <= evidence_max ({self.evidence_max})")
+        return self
+
+
+Tier = Literal["hard", "medium", "easy"]
+
+
+class NegativesConfig(_Strict):
+    strategy: Literal["hierarchical", "uniform"]
+    k: int = Field(ge=1)
+    ratios: dict[str, float]
+    tiers: list[str] = Field(min_length=1)
+    pool_caps: dict[str, float]
+    medium_rule: Literal["prose", "literal"]
+    shortfall: Literal["backfill", "replacement", "drop"]
+    backfill_order: list[str]
+    group_size: int = Field(ge=2)
+
+    @field_validator("ratios", "pool_caps")
+    @classmethod
+    def _known_tiers(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tier(s) {unknown}; the tiers are {list(TIERS)}")
+        missing = sorted(set(TIERS) - set(v))
+        if missing:
+            raise ValueError(f"missing tier(s) {missing}; give a value for each of {list(TIERS)}")
+        negative = {t: x for t, x in v.items() if x < 0 or not math.isfinite(x)}
+        if negative:
+            raise ValueError(f"values must be finite and >= 0, got {negative}")
+        return v
+
+    @field_validator("tiers", "backfill_order")
+    @classmethod
+    def _tier_list(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tier(s) {unknown}; the tiers are {list(TIERS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"a tier is listed twice: {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _ratios(self) -> "NegativesConfig":
+        total = sum(self.ratios.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"ratios must sum to 1, got {total:g} ({self.ratios})")
+        if self.strategy == "hierarchical" and sum(self.ratios[t] for t in self.tiers) <= 0:
+            raise ValueError(f"the tiers in use {self.tiers} all have ratio 0")
+        return self
+
+
+class ModelConfig(_Strict):
+    name: str
+    source: Literal["hub", "package", "dir", "random"]
+    path: str | None = None
+    pooling: Literal["auto", "cls", "mean"]
+    query_prefix: str = ""
+    max_query_length: int = Field(ge=4, le=8192)
+    max_passage_length: int = Field(ge=4, le=8192)
+    temperature: float = Field(gt=0)
+    arch: dict[str, Any] = Field(default_factory=dict)
+
+
+class LossConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    target: str = Field(alias="_target_")
+    # Below 0.005 the logits of cosine scores exceed 200 and bf16 training loses all resolution.
+    temperature: float = Field(ge=0.005, le=10)
+    in_batch_negatives: bool
+
+
+class TrainerConfig(_Strict):
+    accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"]
+    devices: int | str
+    strategy: str
+    precision: Literal["32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
+    batch_size: int = Field(ge=1)
+    max_steps: int = Field(ge=1)
+    lr: float = Field(gt=0, le=1e-2)
+    weight_decay: float = Field(ge=0, le=1)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    val_every_n_steps: int = Field(ge=1)
+    grad_clip: float | None = Field(default=None, gt=0)
+    num_workers: int = Field(ge=0)
+    log_every_n_steps: int = Field(ge=1)
+
+
+class EvalConfig(_Strict):
+    ks: list[int] = Field(min_length=1)
+    ndcg_k: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    split: Literal["val", "test"]
+
+    @field_validator("ks")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError(f"every k must be >= 1, got {v}")
+        return sorted(set(v))
+
+
+class WandbConfig(_Strict):
+    enabled: bool
+    mode: Literal["offline", "online", "disabled"]
+    project: str
+    group: str | None = None
+
+
+class LoggerConfig(_Strict):
+    wandb: WandbConfig
+    csv: bool
+
+
+class TopicsConfig(_Strict):
+    model_config = ConfigDict(extra="allow", frozen=True)  # the method's own arguments, checked by instantiation
+    method: Literal["oracle", "kmeans", "agglomerative"]
+    features: Literal["model", "tfidf"] = "model"
+
+
+class RunConfig(_Strict):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # paths, hydra and the _target_ groups are checked apart
+    seed: int
+    name: str
+    stop_after: Literal["data", "train"]
+    data: DataConfig
+    queries: QueriesConfig
+    negatives: NegativesConfig
+    model: ModelConfig
+    loss: LossConfig
+    trainer: TrainerConfig
+    eval: EvalConfig
+    logger: LoggerConfig
+    topics: TopicsConfig
+
+
+def _format(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {key}: {e['msg']}{shown}")
+    return "invalid config:\n" + "\n".join(lines)
+
+
+def _check_target(cfg: DictConfig, group: str, drop: tuple[str, ...] = (), **kwargs: Any) -> None:
+    """Build the group's object once (constructors are cheap), so a wrong argument fails now."""
+    node = OmegaConf.to_container(cfg[group], resolve=True)
+    assert isinstance(node, dict)
+    for key in drop:
+        node.pop(key, None)
+    try:
+        instantiate(node, **kwargs)
+    except (InstantiationException, TypeError, ValueError) as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"invalid config: {group} ({node.get('_target_')}): {cause}") from None
+
+
+def validate(cfg: DictConfig) -> RunConfig:
+    """Check the whole composed config; raise ConfigError naming each bad key."""
+    groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
+    missing = sorted(f"{g}.{key}" for g in groups for key in OmegaConf.missing_keys(cfg[g]))
+    if missing:
+        raise ConfigError("invalid config: missing value(s) for " + ", ".join(missing) + " (set them on the command line)")
+    try:
+        plain = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                 for k in RunConfig.model_fields if k in cfg}
+        run = RunConfig.model_validate(plain)
+    except ValidationError as err:
+        raise ConfigError(_format(err)) from None
+    _check_target(cfg, "personas", seed=run.seed)
+    _check_target(cfg, "synthesis", seed=run.seed)
+    _check_target(cfg, "topics", drop=("method", "features"))
+    _check_target(cfg, "loss")
+    return run

@@ -1,0 +1,95 @@
+"""Retrieval evaluation: for each query, rank the messages of its own conversation.
+
+Each message is embedded once and ranked with a matrix product. Reports Recall@k, nDCG@k and MRR
+overall and per query kind, and per-tier win rates (how often the positive outscores its hard /
+medium / easy negatives) where samples with negatives are given.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hins.dataset import message_key, passage_text
+from hins.metrics import mean_metrics, query_metrics, rank_by_score
+from hins.model import Embedder
+from hins.records import Conversation, Query
+
+
+@dataclass
+class EvalSet:
+    conversations: Sequence[Conversation]
+    queries: Sequence[Query]
+    template: str
+    samples: Any = None  # a samples dataset (hins.dataset.FEATURES) for tier win rates, or None
+
+
+def evaluate(embedder: Embedder, data: EvalSet, ks: Sequence[int], ndcg_k: int = 10,
+             batch_size: int = 128) -> dict[str, Any]:
+    keys: list[str] = []
+    texts: list[str] = []
+    spans: dict[str, tuple[int, int]] = {}
+    for conv in data.conversations:
+        start = len(keys)
+        for m in conv.messages:
+            keys.append(message_key(conv.cid, m.mid))
+            texts.append(passage_text(m, data.template))
+        spans[conv.cid] = (start, len(keys))
+    passages = embedder.encode(texts, "passage", batch_size)
+    queries = embedder.encode([q.text for q in data.queries], "query", batch_size)
+    rows: list[dict[str, float]] = []
+    by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for q, qv in zip(data.queries, queries):
+        start, end = spans[q.cid]
+        ranking = rank_by_score(passages[start:end] @ qv)
+        row = query_metrics(ranking, set(q.evidence), ks, ndcg_k)
+        rows.append(row)
+        by_kind[q.kind].append(row)
+    result: dict[str, Any] = {
+        "n_queries": len(rows),
+        "n_conversations": len(data.conversations),
+        "overall": mean_metrics(rows),
+        "by_kind": {k: {"n": len(v), **mean_metrics(v)} for k, v in sorted(by_kind.items())},
+    }
+    if data.samples is not None and len(data.samples):
+        result["win_rate"] = _win_rates(data, dict(zip(keys, passages)), {q.qid: v for q, v in zip(data.queries, queries)})
+    return result
+
+
+def _win_rates(data: EvalSet, vectors: dict[str, np.ndarray], query_vecs: dict[str, np.ndarray]) -> dict[str, float]:
+    wins: dict[str, int] = defaultdict(int)
+    total: dict[str, int] = defaultdict(int)
+    for row in data.samples.select_columns(["qid", "pos_id", "neg_ids", "neg_tier"]):
+        qv = query_vecs.get(row["qid"])
+        if qv is None:  # a query the eval set does not hold
+            continue
+        pos = float(vectors[row["pos_id"]] @ qv)
+        for nid, tier in zip(row["neg_ids"], row["neg_tier"]):
+            total[tier] += 1
+            wins[tier] += pos > float(vectors[nid] @ qv)
+    return {t: wins[t] / total[t] for t in sorted(total)}
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def comparison_table(results: dict[str, dict[str, Any]]) -> str:
+    """A markdown table: one row per metric (overall, per kind, win rates), one column per model."""
+    names = list(results)
+    first = results[names[0]]
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for metric in first["overall"]:
+        lines.append(f"| {metric} | " + " | ".join(_pct(results[n]["overall"][metric]) for n in names) + " |")
+    for kind, vals in first["by_kind"].items():
+        for metric in ("recall@10", "ndcg@10"):
+            if metric in vals:
+                lines.append(f"| {kind} (n={vals['n']}) {metric} | "
+                             + " | ".join(_pct(results[n]["by_kind"][kind].get(metric)) for n in names) + " |")
+    for tier in first.get("win_rate", {}):
+        lines.append(f"| win rate vs {tier} | " + " | ".join(_pct(results[n]["win_rate"].get(tier)) for n in names) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,216 @@
+"""Hierarchical negatives (HiNS §3.3) and training samples (§3.5), one sample per (query, positive).
+
+For a query with evidence V, target speaker P_t and topic τ over conversation C, with M = C \\ V:
+- hard:   m ∈ M, topic(m) = τ, speaker(m) ≠ P_t; pool capped at 2|V| (Eqs. 5-6);
+- medium: ``prose`` rule: m ∈ M, topic(m) ≠ τ; ``literal`` rule (Eq. 7): M minus the hard pool;
+          pool capped at |V| (Eq. 8);
+- easy:   messages of the other conversations of the query's processing group of 4; capped at |V|.
+No evidence message of the query is ever a negative. Each sample then draws K negatives from the
+pools, per-tier counts by largest remainder (ties to the harder tier). Every random choice is seeded
+by (seed, query id) or (seed, sample id), so a sample does not change when others are added.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hins.records import TIERS, Conversation, Query
+
+
+@dataclass(frozen=True)
+class NegativeSpec:
+    """The negatives config, validated (see hins.config.NegativesConfig)."""
+
+    k: int = 15
+    ratios: dict[str, float] = field(default_factory=lambda: {"hard": 0.3, "medium": 0.3, "easy": 0.4})
+    tiers: tuple[str, ...] = TIERS  # tiers in use; the ratios of the others are dropped and the rest renormalised
+    strategy: str = "hierarchical"  # hierarchical | uniform
+    pool_caps: dict[str, float] = field(default_factory=lambda: {"hard": 2.0, "medium": 1.0, "easy": 1.0})
+    medium_rule: str = "prose"  # prose | literal
+    shortfall: str = "backfill"  # backfill | replacement | drop
+    backfill_order: tuple[str, ...] = ("easy", "medium", "hard")
+    group_size: int = 4
+
+    def effective_ratios(self) -> dict[str, float]:
+        total = sum(self.ratios.get(t, 0.0) for t in self.tiers)
+        return {t: self.ratios.get(t, 0.0) / total for t in TIERS if t in self.tiers}
+
+
+def tier_counts(k: int, ratios: dict[str, float]) -> dict[str, int]:
+    """Split k by largest remainder; equal remainders go to the harder tier (15 × .3/.3/.4 → 5/4/6)."""
+    exact = {t: k * ratios.get(t, 0.0) for t in TIERS}
+    counts = {t: int(exact[t] + 1e-9) for t in TIERS}
+    left = k - sum(counts.values())
+    order = sorted(TIERS, key=lambda t: (-round(exact[t] - counts[t], 9), TIERS.index(t)))
+    for t in order[:left]:
+        counts[t] += 1
+    return counts
+
+
+@dataclass
+class Sample:
+    sid: str
+    qid: str
+    cid: str
+    query: str
+    pos: int
+    negs: list[tuple[str, int]]  # (conversation id, message id)
+    tiers: list[str]  # realised tier of each negative, by the tier rules
+
+
+@dataclass
+class NegativeStats:
+    """What was asked for and what was realised, written beside the dataset."""
+
+    samples: int = 0
+    dropped_samples: int = 0
+    requested: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
+    realised: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
+    candidates_mean: dict[str, float] = field(default_factory=dict)
+    pool_mean: dict[str, float] = field(default_factory=dict)
+    short_samples: int = 0  # samples where at least one tier's pool could not supply its count
+    backfilled: int = 0  # negatives taken from another tier (or beyond the cap) because of a shortfall
+    repeated: int = 0  # negatives drawn a second time because every source ran dry
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def processing_groups(cids: Sequence[str], size: int) -> dict[str, list[str]]:
+    """Map each conversation to the others of its processing group (consecutive groups of ``size``)."""
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(cids), size):
+        group = list(cids[start : start + size])
+        for cid in group:
+            out[cid] = [c for c in group if c != cid]
+    return out
+
+
+class _Pools:
+    """Candidates and capped pools of one query."""
+
+    def __init__(self, query: Query, conv: Conversation, labels: Sequence[str], easy_cands: list[tuple[str, int]],
+                 spec: NegativeSpec, seed: int):
+        rng = random.Random(f"{seed}:pool:{query.qid}")
+        evidence = set(query.evidence)
+        n_ev = len(evidence)
+        topic = query.topic  # already in the clustering's label space (hins.queries.calibrate)
+        rest = [m for m in conv.messages if m.mid not in evidence]
+        hard = [(conv.cid, m.mid) for m in rest if labels[m.mid] == topic and m.speaker != query.target]
+        hard_pool = _cap(hard, spec.pool_caps["hard"] * n_ev, rng)
+        other_topic = [(conv.cid, m.mid) for m in rest if labels[m.mid] != topic]
+        if spec.medium_rule == "prose":
+            medium = other_topic
+        else:  # literal Eq. 7: M \ N_h, which can hold same-topic messages of the target speaker
+            taken = set(hard_pool)
+            medium = [(conv.cid, m.mid) for m in rest if (conv.cid, m.mid) not in taken]
+        self.candidates = {"hard": hard, "medium": medium, "easy": easy_cands}
+        self.pools = {
+            "hard": hard_pool,
+            "medium": _cap(medium, spec.pool_caps["medium"] * n_ev, rng),
+            "easy": _cap(easy_cands, spec.pool_caps["easy"] * n_ev, rng),
+        }
+        # Realised tiers are named by the prose rules, whatever rule built the pools.
+        self.tier_of = {ref: t for t, refs in (("easy", easy_cands), ("medium", other_topic), ("hard", hard))
+                        for ref in refs}
+
+
+def _cap(items: list, cap: float, rng: random.Random) -> list:
+    n = min(len(items), int(cap))
+    return rng.sample(items, n)
+
+
+def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random.Random,
+          stats: NegativeStats) -> list[tuple[str, int]] | None:
+    chosen: list[tuple[str, int]] = []
+    deficit = 0
+    for tier in TIERS:
+        pool = pools.pools[tier]
+        want = counts[tier]
+        if want <= len(pool):
+            chosen += rng.sample(pool, want)
+        elif spec.shortfall == "replacement" and pool:
+            chosen += rng.sample(pool, len(pool)) + rng.choices(pool, k=want - len(pool))
+        else:
+            chosen += pool
+            deficit += want - len(pool)
+    if deficit:
+        stats.short_samples += 1
+        if spec.shortfall == "drop":
+            return None
+        taken = set(chosen)
+        # Back-fill beyond the caps, from the enabled tiers in order (easy first by default).
+        for tier in [t for t in spec.backfill_order if t in spec.tiers]:
+            spare = [ref for ref in pools.candidates[tier] if ref not in taken]
+            extra = rng.sample(spare, min(deficit, len(spare)))
+            chosen += extra
+            taken.update(extra)
+            stats.backfilled += len(extra)
+            deficit -= len(extra)
+            if not deficit:
+                break
+        if deficit:
+            if not chosen:
+                return None
+            chosen += rng.choices(chosen, k=deficit)
+            stats.repeated += deficit
+    return chosen
+
+
+def build_samples(
+    conversations: dict[str, Conversation],
+    queries: Sequence[Query],
+    labels: dict[str, Sequence[str]],
+    spec: NegativeSpec,
+    seed: int,
+    passage_order: Sequence[str] | None = None,
+) -> tuple[list[Sample], NegativeStats]:
+    """All samples of ``queries``; easy negatives come from the conversations of the same processing group.
+
+    ``passage_order`` fixes the conversation order the groups of 4 are cut from (default: dict order).
+    """
+    order = list(passage_order) if passage_order is not None else list(conversations)
+    groups = processing_groups(order, spec.group_size)
+    counts = tier_counts(spec.k, spec.effective_ratios())
+    stats = NegativeStats()
+    samples: list[Sample] = []
+    cand_sum: Counter = Counter()
+    pool_sum: Counter = Counter()
+    easy_cache: dict[str, list[tuple[str, int]]] = {}
+    for query in queries:
+        conv = conversations[query.cid]
+        if query.cid not in easy_cache:
+            easy_cache[query.cid] = [(c, m.mid) for c in groups[query.cid] for m in conversations[c].messages]
+        pools = _Pools(query, conv, labels[query.cid], easy_cache[query.cid], spec, seed)
+        for tier in TIERS:
+            cand_sum[tier] += len(pools.candidates[tier])
+            pool_sum[tier] += len(pools.pools[tier])
+        for pos in query.evidence:
+            sid = f"{query.qid}-p{pos}"
+            rng = random.Random(f"{seed}:sample:{sid}")
+            if spec.strategy == "uniform":
+                everything = [(conv.cid, m.mid) for m in conv.messages if m.mid not in query.evidence]
+                everything += pools.candidates["easy"]
+                negs = rng.sample(everything, min(spec.k, len(everything)))
+            else:
+                negs = _draw(pools, spec, counts, rng, stats)
+            if negs is None or len(negs) < spec.k:
+                stats.dropped_samples += 1
+                continue
+            # The target's own same-topic messages belong to no tier; only the literal medium rule or the
+            # uniform baseline can draw them, and the stats should show it.
+            tiers = [pools.tier_of.get(ref, "target_topic") for ref in negs]
+            samples.append(Sample(sid, query.qid, query.cid, query.text, pos, negs, tiers))
+            for t in TIERS:
+                stats.requested[t] += counts[t] if spec.strategy == "hierarchical" else 0
+            for t in tiers:
+                stats.realised[t] = stats.realised.get(t, 0) + 1
+    stats.samples = len(samples)
+    n_q = max(len(queries), 1)
+    stats.candidates_mean = {t: cand_sum[t] / n_q for t in TIERS}
+    stats.pool_mean = {t: pool_sum[t] / n_q for t in TIERS}
+    return samples, stats

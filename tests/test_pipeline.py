@@ -1,0 +1,58 @@
+"""End to end: the smoke experiment, and a two-job multirun that reuses the cached stages (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.mark.slow
+def test_smoke_end_to_end(tmp_path):
+    _run(tmp_path, "+experiment=smoke")
+    runs = list((tmp_path / "outputs" / "runs" / "smoke").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    summary = json.loads((run / "results.json").read_text())
+    for model in ("untuned", "trained"):
+        res = summary["results"][model]
+        assert res["n_queries"] > 0
+        assert set(res["overall"]) == {"recall@1", "recall@5", "recall@10", "ndcg@10", "mrr"}
+        assert set(res["win_rate"]) <= {"hard", "medium", "easy", "target_topic"} and res["win_rate"]
+    assert summary["training"]["steps"] == 6
+    assert summary["training"]["train_mode_share"] == 1.0  # dropout really on while training
+    assert (run / "model" / "modules.json").exists()
+    assert (run / "resolved_config.yaml").exists() and (run / "results.md").exists()
+    assert (run / "csv" / "metrics.csv").exists()
+    stats = json.loads((run / "data_stats.json").read_text())
+    assert stats["negatives"]["train"]["samples"] == summary["data"]["train"]
+    neg_dirs = list((tmp_path / "outputs" / "cache" / "negatives").iterdir())
+    assert (neg_dirs[0] / "train" / "samples.jsonl").exists() and (neg_dirs[0] / "train" / "hf").is_dir()
+    row = json.loads((neg_dirs[0] / "train" / "samples.jsonl").read_text().splitlines()[0])
+    assert set(row) >= {"query", "pos", "neg"} and len(row["neg"]) == 15
+
+
+@pytest.mark.slow
+def test_multirun_over_negatives_reuses_cached_stages(tmp_path):
+    proc = _run(tmp_path, "-m", "+experiment=smoke", "negatives=hins,just_hard", "trainer.max_steps=2")
+    log = proc.stdout + proc.stderr
+    for stage in ("conversations", "topics", "queries"):
+        assert log.count(f"stage {stage}: building") == 1, stage
+        assert log.count(f"stage {stage}: reusing") == 1, stage
+    assert log.count("stage negatives: building") == 2
+    jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
+    assert len([j for j in jobs if (j / "results.json").exists()]) == 2
