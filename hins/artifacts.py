@@ -28,7 +28,7 @@ def config_key(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -41,7 +41,7 @@ def _files(directory: Path) -> list[Path]:
 
 
 def write_manifest(directory: Path, meta: dict[str, Any]) -> None:
-    files = {str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in _files(directory)}
+    files = {str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in _files(directory)}
     (directory / MANIFEST).write_text(json.dumps({"meta": meta, "files": files}, indent=1))
 
 
@@ -59,7 +59,7 @@ def verify(directory: Path) -> str | None:
         return f"files differ from the manifest: {sorted(present ^ set(files))[:5]}"
     for name, rec in files.items():
         path = directory / name
-        if path.stat().st_size != rec["bytes"] or _sha256(path) != rec["sha256"]:
+        if path.stat().st_size != rec["bytes"] or sha256_file(path) != rec["sha256"]:
             return f"{name} does not match its recorded checksum"
     return None
 

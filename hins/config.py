@@ -8,7 +8,8 @@ unknown tier) fails with a message naming the config key, not an hour into a run
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -38,10 +39,7 @@ class SplitConfig(_Strict):
         return self
 
 
-class DataConfig(_Strict):
-    source: Literal["synthetic"]
-    n_conversations: int = Field(ge=4)
-    split: SplitConfig
+class _DataBase(_Strict):
     passage_template: str
 
     @field_validator("passage_template")
@@ -54,6 +52,46 @@ class DataConfig(_Strict):
         if "{text}" not in v:
             raise ValueError("must contain {text}")
         return v
+
+
+class SyntheticData(_DataBase):
+    """Conversations from the synthesis backend, split at random by conversation."""
+
+    source: Literal["synthetic"]
+    n_conversations: int = Field(ge=4)
+    split: SplitConfig
+
+
+class LocomoData(_DataBase):
+    """LoCoMo-format conversations, in folds by conversation: train on the others, evaluate on one."""
+
+    source: Literal["locomo"]
+    path: str
+    folds: int = Field(ge=2)
+    fold: int | Literal["all"]
+    train_queries: list[Literal["qa", "observation"]] = Field(min_length=1)
+    train_categories: list[int]
+    eval_categories: list[int] = Field(min_length=1)
+    val_conversations: int = Field(ge=0)
+
+    @field_validator("train_categories", "eval_categories")
+    @classmethod
+    def _categories(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if c not in (1, 2, 3, 4, 5)]
+        if bad:
+            raise ValueError(f"LoCoMo categories are 1-5 (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop, "
+                             f"5 adversarial), got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _fold(self) -> "LocomoData":
+        if self.fold != "all" and not 0 <= self.fold < self.folds:
+            raise ValueError(f"fold={self.fold} must be 'all' or in 0..{self.folds - 1} (folds={self.folds})")
+        return self
+
+
+DataConfig = Annotated[SyntheticData | LocomoData, Field(discriminator="source")]
+DATA_SOURCES = ("synthetic", "locomo")
 
 
 class QueriesConfig(_Strict):
@@ -179,7 +217,7 @@ class LoggerConfig(_Strict):
 
 class TopicsConfig(_Strict):
     model_config = ConfigDict(extra="allow", frozen=True)  # the method's own arguments, checked by instantiation
-    method: Literal["oracle", "kmeans", "agglomerative"]
+    method: Literal["oracle", "session", "kmeans", "agglomerative"]
     features: Literal["model", "tfidf"] = "model"
 
 
@@ -202,7 +240,9 @@ class RunConfig(_Strict):
 def _format(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
+        # The data union adds its tag (synthetic / locomo) to the path; users know the key without it.
+        loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and e["loc"][0] == "data" and p in DATA_SOURCES)]
+        key = ".".join(str(p) for p in loc)
         got = e.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r})"
         lines.append(f"  {key}: {e['msg']}{shown}")
@@ -234,6 +274,9 @@ def validate(cfg: DictConfig) -> RunConfig:
         run = RunConfig.model_validate(plain)
     except ValidationError as err:
         raise ConfigError(_format(err)) from None
+    if run.data.source == "locomo" and not Path(run.data.path).is_file():
+        raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
+                          "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
     _check_target(cfg, "personas", seed=run.seed)
     _check_target(cfg, "synthesis", seed=run.seed)
     _check_target(cfg, "topics", drop=("method", "features"))

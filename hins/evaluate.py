@@ -42,6 +42,7 @@ def evaluate(embedder: Embedder, data: EvalSet, ks: Sequence[int], ndcg_k: int =
     passages = embedder.encode(texts, "passage", batch_size)
     queries = embedder.encode([q.text for q in data.queries], "query", batch_size)
     rows: list[dict[str, float]] = []
+    per_query: list[dict[str, Any]] = []  # kept for pooling across folds and paired comparisons
     by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
     for q, qv in zip(data.queries, queries):
         start, end = spans[q.cid]
@@ -49,11 +50,13 @@ def evaluate(embedder: Embedder, data: EvalSet, ks: Sequence[int], ndcg_k: int =
         row = query_metrics(ranking, set(q.evidence), ks, ndcg_k)
         rows.append(row)
         by_kind[q.kind].append(row)
+        per_query.append({"qid": q.qid, "kind": q.kind, **row})
     result: dict[str, Any] = {
         "n_queries": len(rows),
         "n_conversations": len(data.conversations),
         "overall": mean_metrics(rows),
         "by_kind": {k: {"n": len(v), **mean_metrics(v)} for k, v in sorted(by_kind.items())},
+        "per_query": per_query,
     }
     if data.samples is not None and len(data.samples):
         result["win_rate"] = _win_rates(data, dict(zip(keys, passages)), {q.qid: v for q, v in zip(data.queries, queries)})
@@ -92,4 +95,43 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
                              + " | ".join(_pct(results[n]["by_kind"][kind].get(metric)) for n in names) + " |")
     for tier in first.get("win_rate", {}):
         lines.append(f"| win rate vs {tier} | " + " | ".join(_pct(results[n]["win_rate"].get(tier)) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def cross_validation_summary(name: str, folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pool per-question results over folds (each question is held out once) and give fold-to-fold spread."""
+    out: dict[str, Any] = {"name": name, "folds": len(folds), "pooled": {}, "fold_sd": {},
+                           "per_fold": [{"fold": f["fold"], "data": f["data"], "training": f["training"],
+                                         **{m: f["results"][m]["overall"] for m in f["results"]}} for f in folds]}
+    for model in folds[0]["results"]:
+        rows = [r for f in folds for r in f["results"][model]["per_query"]]
+        metrics = [k for k in rows[0] if k not in ("qid", "kind")]
+        kinds = sorted({r["kind"] for r in rows})
+        pooled = {"overall": {"n": len(rows), **mean_metrics([{k: r[k] for k in metrics} for r in rows])},
+                  **{kind: {"n": sum(r["kind"] == kind for r in rows),
+                            **mean_metrics([{k: r[k] for k in metrics} for r in rows if r["kind"] == kind])}
+                     for kind in kinds}}
+        spread: dict[str, dict[str, float]] = {}
+        for group in ["overall", *kinds]:
+            fold_means = [f["results"][model]["overall"] if group == "overall" else f["results"][model]["by_kind"].get(group)
+                          for f in folds]
+            fold_means = [m for m in fold_means if m]
+            spread[group] = {k: float(np.std([m[k] for m in fold_means], ddof=1)) if len(fold_means) > 1 else 0.0
+                             for k in metrics}
+        out["pooled"][model], out["fold_sd"][model] = pooled, spread
+    return out
+
+
+def cv_table(summary: dict[str, Any]) -> str:
+    """Rows: (group, model); columns: every metric as pooled mean ± sd of the fold means, in %."""
+    models = list(summary["pooled"])
+    first = summary["pooled"][models[0]]
+    metrics = [k for k in first["overall"] if k != "n"]
+    lines = ["| group | model | n | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    for group in first:
+        for model in models:
+            vals = summary["pooled"][model][group]
+            sd = summary["fold_sd"][model][group]
+            cells = [f"{100 * vals[k]:.1f} ± {100 * sd[k]:.1f}" for k in metrics]
+            lines.append(f"| {group} | {model} | {vals['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
 
 from hins import dataset as ds
-from hins.artifacts import ArtifactStore, config_key, read_jsonl, write_json, write_jsonl
+from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
 from hins.config import RunConfig
-from hins.evaluate import EvalSet, comparison_table, evaluate
+from hins.evaluate import EvalSet, comparison_table, cross_validation_summary, cv_table, evaluate
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import NegativeSpec, build_samples
 from hins.queries import calibrate
@@ -51,6 +51,18 @@ def split_conversations(cids: Sequence[str], fractions: dict[str, float], seed: 
     return out
 
 
+def fold_split(cids: Sequence[str], folds: int, fold: int, n_val: int) -> dict[str, list[str]]:
+    """Contiguous folds by conversation: ``fold`` is the test split; the first ``n_val`` others validate."""
+    if len(cids) < folds:
+        raise ValueError(f"data.folds={folds} needs at least {folds} conversations, the source has {len(cids)}")
+    bounds = [round(i * len(cids) / folds) for i in range(folds + 1)]
+    test = list(cids[bounds[fold] : bounds[fold + 1]])
+    rest = [c for c in cids if c not in set(test)]
+    if n_val >= len(rest):
+        raise ValueError(f"data.val_conversations={n_val} leaves no training conversation ({len(rest)} outside the fold)")
+    return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
+
+
 def _progress(desc: str, total: int) -> tuple[Progress, Any]:
     bar = Progress(transient=False)
     return bar, bar.add_task(desc, total=total)
@@ -59,7 +71,7 @@ def _progress(desc: str, total: int) -> tuple[Progress, Any]:
 @dataclass
 class PipelineData:
     conversations: dict[str, Conversation]
-    queries: list[Query]
+    queries: dict[str, list[Query]]  # split -> the queries it trains or evaluates on
     splits: dict[str, list[str]]
     datasets: dict[str, Any]  # split -> samples dataset
     stats: dict[str, Any]
@@ -73,12 +85,27 @@ class Pipeline:
         self.out = Path(output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
 
-    # ---- stages 1-4: personas, events, briefs, conversations (and the generator's queries) ----
+    # ---- stages 1-4: conversations and their raw queries (synthesised, or read from a LoCoMo-format file) ----
     def conversations(self) -> tuple[str, dict[str, Conversation], list[Query], dict[str, Any]]:
+        def load(path: Path) -> tuple[dict[str, Conversation], list[Query], dict[str, Any]]:
+            convs = [Conversation.from_dict(d) for d in read_jsonl(path / "conversations.jsonl")]
+            queries = [Query.from_dict(d) for d in read_jsonl(path / "queries.jsonl")]
+            return {c.cid: c for c in convs}, queries, json.loads((path / "info.json").read_text())
+
+        if self.run.data.source == "locomo":
+            key, build = self._locomo_source()
+        else:
+            key, build = self._synthetic_source()
+        convs, queries, info = self.store.get_or_build("conversations", key, build, load)
+        return key, convs, queries, info
+
+    def _synthetic_source(self) -> tuple[str, Any]:
         n = self.run.data.n_conversations
         key = config_key("conversations", _plain(self.cfg.personas), _plain(self.cfg.synthesis), n, self.run.seed)
 
         def build(tmp: Path) -> dict[str, Any]:
+            from hins.synthesis.procedural import diversity_report
+
             personas = instantiate(self.cfg.personas, seed=self.run.seed)
             synth = instantiate(self.cfg.synthesis, seed=self.run.seed)
             convs, queries = [], []
@@ -92,18 +119,32 @@ class Pipeline:
                     bar.advance(task)
             write_jsonl(tmp / "conversations.jsonl", [c.to_dict() for c in convs])
             write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in queries])
-            from hins.synthesis.procedural import diversity_report
-
-            write_json(tmp / "diversity.json", diversity_report(convs, queries))
+            write_json(tmp / "info.json", {"diversity": diversity_report(convs, queries)})
             return {"n_conversations": n}
 
-        def load(path: Path) -> tuple[dict[str, Conversation], list[Query], dict[str, Any]]:
-            convs = [Conversation.from_dict(d) for d in read_jsonl(path / "conversations.jsonl")]
-            queries = [Query.from_dict(d) for d in read_jsonl(path / "queries.jsonl")]
-            return {c.cid: c for c in convs}, queries, json.loads((path / "diversity.json").read_text())
+        return key, build
 
-        convs, queries, diversity = self.store.get_or_build("conversations", key, build, load)
-        return key, convs, queries, diversity
+    def _locomo_source(self) -> tuple[str, Any]:
+        from hins.locomo import CATEGORIES, load_locomo
+
+        data = self.run.data
+        path = Path(data.path)
+        digest = sha256_file(path) if path.is_file() else str(path)
+        wanted = set(data.train_categories) | set(data.eval_categories)
+        key = config_key("conversations", "locomo", digest, sorted(wanted), sorted(data.train_queries))
+
+        def build(tmp: Path) -> dict[str, Any]:
+            corpus = load_locomo(path)
+            queries = [q for q in corpus.questions if corpus.categories[q.qid] in wanted]
+            if "observation" in data.train_queries:
+                queries += corpus.observations
+            write_jsonl(tmp / "conversations.jsonl", [c.to_dict() for c in corpus.conversations])
+            write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in queries])
+            write_json(tmp / "info.json", {"source": str(path), "loader": corpus.stats,
+                                           "categories": {CATEGORIES[c]: n for c, n in sorted(corpus.qa_in_file.items())}})
+            return {"source": str(path)}
+
+        return key, build
 
     # ---- stage 5: topics ----
     def topics(self, conv_key: str, convs: dict[str, Conversation], embedder: Embedder | None) -> tuple[str, dict[str, list[str]], dict]:
@@ -147,24 +188,24 @@ class Pipeline:
         return key, queries, stats
 
     # ---- stages 7-8: hierarchical negatives and samples, per split ----
-    def negatives(self, query_key: str, convs: dict[str, Conversation], queries: list[Query],
+    def negatives(self, query_key: str, convs: dict[str, Conversation], queries: dict[str, list[Query]],
                   labels: dict[str, list[str]], splits: dict[str, list[str]]) -> tuple[dict[str, Any], dict]:
+        """Samples for each split, from that split's queries; easy negatives come from the same split only."""
         neg = self.run.negatives
         spec = NegativeSpec(k=neg.k, ratios=dict(neg.ratios), tiers=tuple(neg.tiers), strategy=neg.strategy,
                             pool_caps=dict(neg.pool_caps), medium_rule=neg.medium_rule, shortfall=neg.shortfall,
                             backfill_order=tuple(neg.backfill_order), group_size=neg.group_size)
-        key = config_key("negatives", query_key, neg.model_dump(), self.run.data.split.model_dump(),
-                         self.run.data.passage_template, self.run.seed)
+        key = config_key("negatives", query_key, neg.model_dump(), splits,
+                         {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
+                         self.run.seed)
 
         def build(tmp: Path) -> None:
             stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
             for split, cids in splits.items():
                 if not cids:
                     continue
-                members = set(cids)
                 split_convs = {c: convs[c] for c in cids}
-                split_queries = [q for q in queries if q.cid in members]
-                samples, st = build_samples(split_convs, split_queries, labels, spec, self.run.seed, cids)
+                samples, st = build_samples(split_convs, queries[split], labels, spec, self.run.seed, cids)
                 ds.save(ds.to_dataset(samples, split_convs, self.run.data.passage_template), tmp / split)
                 stats[split] = st.to_dict()
             write_json(tmp / "stats.json", stats)
@@ -177,17 +218,49 @@ class Pipeline:
         log.info("samples dataset: %s", self.store.path("negatives", key))
         return datasets, stats
 
-    def prepare(self, embedder: Embedder | None) -> PipelineData:
-        conv_key, convs, raw_queries, diversity = self.conversations()
+    def folds(self) -> list[int | None]:
+        """The folds a run covers: [None] for a random split, else the held-out fold index(es)."""
+        data = self.run.data
+        if data.source != "locomo":
+            return [None]
+        return list(range(data.folds)) if data.fold == "all" else [int(data.fold)]
+
+    def splits(self, cids: list[str], fold: int | None) -> dict[str, list[str]]:
+        data = self.run.data
+        if fold is None:
+            return split_conversations(cids, data.split.model_dump(), self.run.seed)
+        return fold_split(cids, data.folds, fold, data.val_conversations)
+
+    def split_queries(self, queries: list[Query], splits: dict[str, list[str]]) -> dict[str, list[Query]]:
+        """Training splits get the training queries; the evaluated split gets the evaluation queries."""
+        data = self.run.data
+        train_kinds = eval_kinds = None
+        if data.source == "locomo":
+            from hins.locomo import CATEGORIES
+
+            eval_kinds = {CATEGORIES[c] for c in data.eval_categories}
+            train_kinds = {CATEGORIES[c] for c in data.train_categories} if "qa" in data.train_queries else set()
+            if "observation" in data.train_queries:
+                train_kinds.add("observation")
+        out = {}
+        for split, cids in splits.items():
+            members = set(cids)
+            kinds = eval_kinds if split == "test" else train_kinds
+            out[split] = [q for q in queries if q.cid in members and (kinds is None or q.kind in kinds)]
+        return out
+
+    def prepare(self, embedder: Embedder | None, fold: int | None = None) -> PipelineData:
+        conv_key, convs, raw_queries, info = self.conversations()
         topic_key, labels, topic_stats = self.topics(conv_key, convs, embedder)
         query_key, queries, query_stats = self.queries(topic_key, convs, raw_queries, labels)
-        splits = split_conversations(list(convs), self.run.data.split.model_dump(), self.run.seed)
-        datasets, neg_stats = self.negatives(query_key, convs, queries, labels, splits)
-        stats = {"diversity": diversity, "topics": topic_stats, "queries": query_stats, "negatives": neg_stats,
-                 "splits": {s: len(c) for s, c in splits.items()},
+        splits = self.splits(list(convs), fold)
+        per_split = self.split_queries(queries, splits)
+        datasets, neg_stats = self.negatives(query_key, convs, per_split, labels, splits)
+        stats = {"source": info, "topics": topic_stats, "queries": query_stats, "negatives": neg_stats,
+                 "splits": splits if fold is not None else {s: len(c) for s, c in splits.items()},
                  "samples": {s: len(d) for s, d in datasets.items()}}
         write_json(self.out / "data_stats.json", stats)
-        return PipelineData(convs, queries, splits, datasets, stats)
+        return PipelineData(convs, per_split, splits, datasets, stats)
 
     def eval_set(self, data: PipelineData, split: str) -> EvalSet:
         members = set(data.splits[split])
@@ -195,7 +268,7 @@ class Pipeline:
             raise ValueError(f"eval.split={split} holds no conversation: raise data.split.{split}")
         return EvalSet(
             conversations=[data.conversations[c] for c in data.splits[split]],
-            queries=[q for q in data.queries if q.cid in members],
+            queries=data.queries[split],
             template=self.run.data.passage_template,
             samples=data.datasets.get(split),
         )
@@ -207,17 +280,40 @@ def load_model(run: RunConfig) -> Embedder:
 
 
 def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dict[str, Any]:
-    """The whole pipeline; returns (and writes) the untuned and trained results side by side."""
-    from hins.train import fit  # Lightning is imported only when training
+    """The whole pipeline; returns (and writes) the untuned and trained results side by side.
 
+    With LoCoMo folds and ``data.fold=all``, every fold trains a fresh copy of the base model on the
+    other folds; the report pools the per-question results of all folds (each question is evaluated
+    exactly once) and gives the spread of the fold means.
+    """
     needs_model = run.stop_after != "data" or (run.topics.method != "oracle" and run.topics.features == "model")
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
-    pipe = Pipeline(cfg, run, output_dir)
-    data = pipe.prepare(embedder)
-    log.info("samples per split: %s", data.stats["samples"])
+    out = Path(output_dir)
+    folds = Pipeline(cfg, run, out).folds()
+    if len(folds) == 1:
+        return _run_one(cfg, run, embedder, out, folds[0])
+    summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f) for f in folds]
     if run.stop_after == "data":
-        print(f"Data built (stop_after=data): {data.stats['samples']} samples; stats in {pipe.out / 'data_stats.json'}")
+        return {"name": run.name, "folds": summaries, "results": None}
+    summary = cross_validation_summary(run.name, summaries)
+    write_json(out / "results.json", summary)
+    table = cv_table(summary)
+    (out / "results.md").write_text(f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n")
+    print(f"\nResults over {len(folds)} folds (%, pooled over questions; ± = sd of fold means):\n{table}\n\n"
+          f"Written to {out}")
+    return summary
+
+
+def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Path,
+             fold: int | None) -> dict[str, Any]:
+    from hins.train import fit  # Lightning is imported only when training
+
+    pipe = Pipeline(cfg, run, out)
+    data = pipe.prepare(embedder, fold)
+    log.info("fold %s: samples per split: %s", fold, data.stats["samples"])
+    if run.stop_after == "data" or embedder is None:
+        print(f"Data built (stop_after=data): {data.stats['samples']} samples; stats in {out / 'data_stats.json'}")
         return {"name": run.name, "data": data.stats["samples"], "results": None}
     test = pipe.eval_set(data, run.eval.split)
     val = pipe.eval_set(data, "val") if data.splits["val"] else None
@@ -228,17 +324,18 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     results = {"untuned": score(embedder, test)}
     log.info("untuned %s: %s", run.eval.split, _brief(results["untuned"]))
     trained, train_info = fit(cfg, run, embedder, data.datasets["train"],
-                              (lambda m: _val_metrics(score(m, val))) if val else None, pipe.out)
+                              (lambda m: _val_metrics(score(m, val))) if val else None, out)
     results["trained"] = score(trained, test)
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
-    summary = {"name": run.name, "eval_split": run.eval.split, "results": results, "training": train_info,
-               "data": data.stats["samples"]}
-    write_json(pipe.out / "results.json", summary)
-    (pipe.out / "results.md").write_text(
+    summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "results": results,
+               "training": train_info, "data": data.stats["samples"]}
+    write_json(out / "results.json", summary)
+    (out / "results.md").write_text(
         f"# {run.name}: held-out {run.eval.split} conversations ({results['trained']['n_queries']} queries)\n\n"
         f"Metrics in %.\n\n{table}\n")
-    print(f"\nResults ({run.eval.split} split, %):\n{table}\n\nWritten to {pipe.out}")
+    print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n\n"
+          f"Written to {out}")
     return summary
 
 

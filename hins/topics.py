@@ -117,3 +117,12 @@ def assign_topics(
         ari=float(np.mean(aris)) if len(aris) == len(conversations) and aris else None,
         mean_topics=float(np.mean(n_topics)) if n_topics else 0.0,
     )
+
+
+class SessionTopics:
+    """One topic per session (LoCoMo-style multi-session logs): a cheap proxy where sessions stay on a theme."""
+
+    needs_embeddings = False
+
+    def assign(self, conv: Conversation, vectors: np.ndarray | None = None) -> list[str]:
+        return [m.session or "session" for m in conv.messages]

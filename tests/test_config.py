@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 
 from hins.config import ConfigError, validate
 from tests.conftest import ROOT
@@ -15,7 +16,13 @@ CONF = str(ROOT / "conf")
 
 def _compose(*overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)  # paths resolve against the run's working directory, as in a run
+        return cfg
+
+
+LOCOMO = os.environ.get("HINS_LOCOMO", str(ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"))
+needs_locomo = pytest.mark.skipif(not os.path.isfile(LOCOMO), reason="LoCoMo file not found (set HINS_LOCOMO)")
 
 
 @pytest.mark.parametrize("experiment", ["smoke", "quickstart", "full"])
@@ -69,6 +76,27 @@ def test_bad_values_fail_with_the_key(override, message):
         return
     with pytest.raises(ConfigError) as err:
         validate(cfg)
+    assert message in str(err.value)
+
+
+@needs_locomo
+def test_locomo_cv_composes_and_validates():
+    run = validate(_compose("+experiment=locomo_cv", f"data.path={LOCOMO}"))
+    assert run.data.source == "locomo" and run.data.fold == "all" and run.topics.method == "session"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.path=/no/such/locomo.json", "data.path: no file at '/no/such/locomo.json'"),
+        ("data.fold=5", "fold=5 must be 'all' or in 0..1"),
+        ("data.train_categories=[1,9]", "data.train_categories"),
+        ("data.train_queries=[qa,facts]", "data.train_queries"),
+    ],
+)
+def test_bad_locomo_values(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(_compose("+experiment=locomo_cv", f"data.path={LOCOMO}", override))
     assert message in str(err.value)
 
 
