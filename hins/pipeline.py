@@ -141,7 +141,8 @@ class Pipeline:
             write_jsonl(tmp / "conversations.jsonl", [c.to_dict() for c in corpus.conversations])
             write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in queries])
             write_json(tmp / "info.json", {"source": str(path), "loader": corpus.stats,
-                                           "categories": {CATEGORIES[c]: n for c, n in sorted(corpus.qa_in_file.items())}})
+                                           "categories": {CATEGORIES.get(c, f"unknown {c}"): n
+                                                          for c, n in sorted(corpus.qa_in_file.items())}})
             return {"source": str(path)}
 
         return key, build
@@ -297,6 +298,7 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     if run.stop_after == "data":
         return {"name": run.name, "folds": summaries, "results": None}
     summary = cross_validation_summary(run.name, summaries)
+    summary["objective"] = summary["pooled"]["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]
     write_json(out / "results.json", summary)
     table = cv_table(summary)
     (out / "results.md").write_text(f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n")
@@ -329,7 +331,8 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
     summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "results": results,
-               "training": train_info, "data": data.stats["samples"]}
+               "training": train_info, "data": data.stats["samples"],
+               "objective": results["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]}
     write_json(out / "results.json", summary)
     (out / "results.md").write_text(
         f"# {run.name}: held-out {run.eval.split} conversations ({results['trained']['n_queries']} queries)\n\n"

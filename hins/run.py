@@ -35,11 +35,8 @@ def main(cfg: DictConfig) -> float | None:
     except ModelLoadError as err:
         log.error("%s", err)
         sys.exit(3)
-    if summary["results"] is None:
-        return None
-    # The value a Hydra sweeper would optimise: trained held-out nDCG.
-    return summary["results"]["trained"]["overall"].get(f"ndcg@{run.eval.ndcg_k}")
-
+    # The value a Hydra sweeper would optimise: the trained model's held-out nDCG (None when only data was built).
+    return summary.get("objective")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,105 @@
+"""LoCoMo-format logs as a training source: folds by conversation never leak into training."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+
+from hins.config import validate
+from hins.pipeline import Pipeline, fold_split
+from tests.conftest import ROOT
+
+FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"
+
+
+@pytest.fixture
+def four_conversations(tmp_path: Path) -> Path:
+    """The tiny fixture twice over, renamed and reworded so every conversation is distinct."""
+    samples = json.loads(FIXTURE.read_text())
+    out = []
+    for copy_no in range(2):
+        for sample in samples:
+            s = copy.deepcopy(sample)
+            s["sample_id"] = f"{s['sample_id']}-{copy_no}"
+            for key, turns in s["conversation"].items():
+                if isinstance(turns, list):
+                    for t in turns:
+                        t["text"] = f"{t['text']} (copy {copy_no})"
+            for qa in s.get("qa", []):
+                qa["question"] = f"{qa['question']} (copy {copy_no})"
+            out.append(s)
+    path = tmp_path / "four.json"
+    path.write_text(json.dumps(out))
+    return path
+
+
+def _cfg(tmp_path: Path, *overrides: str):
+    os.environ["HINS_ROOT"] = str(tmp_path)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+experiment=locomo_cv", "model=tiny_random", *overrides],
+                      return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def test_fold_split_partitions_conversations():
+    cids = [f"c{i}" for i in range(10)]
+    tests = []
+    for fold in range(3):
+        split = fold_split(cids, 3, fold, 1)
+        assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+        assert sorted(split["train"] + split["val"] + split["test"]) == cids
+        tests += split["test"]
+    assert sorted(tests) == cids  # every conversation is evaluated exactly once
+
+
+@pytest.mark.parametrize("fold", [0, 1])
+def test_no_turn_question_or_observation_of_the_evaluated_fold_reaches_training(tmp_path, four_conversations, fold):
+    cfg = _cfg(tmp_path, f"data.path={four_conversations}", "negatives.k=3", "negatives.group_size=2")
+    run = validate(cfg)
+    pipe = Pipeline(cfg, run, tmp_path / "out")
+    data = pipe.prepare(None, fold)
+    held = set(data.splits["test"])
+    assert held and data.splits["train"]
+    held_texts = {m.text for c in held for m in data.conversations[c].messages}
+    held_queries = {q.text for q in data.queries["test"]}
+    train = data.datasets["train"]
+    assert len(train) > 0
+    kinds = {q.kind for q in data.queries["train"]}
+    assert "observation" in kinds  # observations train; they never evaluate
+    assert all(q.kind != "observation" for q in data.queries["test"])
+    for row in train:
+        assert row["cid"] not in held
+        assert row["pos_id"].rsplit(":", 1)[0] not in held
+        assert all(n.rsplit(":", 1)[0] not in held for n in row["neg_ids"])
+        assert row["query"] not in held_queries
+        assert not any(p.split(": ", 1)[1] in held_texts for p in [row["pos"], *row["neg"]])
+
+
+@pytest.mark.slow
+def test_locomo_cv_end_to_end(tmp_path, four_conversations):
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hins.run", "+experiment=locomo_cv", "model=tiny_random", "logger=csv",
+         f"data.path={four_conversations}", "negatives.k=3", "negatives.group_size=2", "trainer.batch_size=4",
+         "trainer.max_steps=2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = next((tmp_path / "outputs" / "runs" / "locomo_cv").iterdir())
+    summary = json.loads((run / "results.json").read_text())
+    assert summary["folds"] == 2
+    pooled = summary["pooled"]
+    n_eval = sum(f["data"]["test"] > 0 for f in summary["per_fold"])
+    assert n_eval == 2
+    assert pooled["untuned"]["overall"]["n"] == pooled["trained"]["overall"]["n"] > 0
+    assert set(pooled["trained"]["overall"]) >= {"recall@1", "recall@50", "ndcg@10", "mrr"}
+    assert (run / "fold_0" / "results.json").exists() and (run / "fold_1" / "model" / "modules.json").exists()
+    assert "± " in (run / "results.md").read_text()
