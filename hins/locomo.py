@@ -82,10 +82,6 @@ class LocomoCorpus:
 # --------------------------------------------------------------------------------------------- parsing helpers
 
 
-def _dia_key(session: int, turn: int) -> tuple[int, int]:
-    return (session, turn)
-
-
 def parse_dia_ids(value: Any) -> tuple[list[tuple[int, int]], int, int]:
     """Parse evidence (a list of strings, or one string) into (session, turn) keys.
 
@@ -115,7 +111,7 @@ def parse_dia_ids(value: Any) -> tuple[list[tuple[int, int]], int, int]:
             if m is None:
                 bad += 1
                 continue
-            key = _dia_key(int(m.group(1)), int(m.group(2)))
+            key = (int(m.group(1)), int(m.group(2)))
             if token != f"D{key[0]}:{key[1]}":
                 repaired += 1
             if key not in keys:
@@ -395,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--template", default=DEFAULT_TEMPLATE, help="passage template: {speaker} {text} {session}")
     parser.add_argument("--categories", default="1,2,3,4", help="LoCoMo categories to evaluate (default 1,2,3,4)")
     parser.add_argument("--query-prefix", default="", help="text put before every question (e.g. BGE's instruction)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="texts per forward pass (default 32: ~13%% faster than 128 on a 2-core CPU)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     if not args.model_dir and not args.package:

@@ -79,7 +79,8 @@ def test_conversations_and_messages(tiny):
     assert [m.mid for m in c1.messages] == list(range(8))
     assert c1.messages[0].session == "9:05 am on 3 March, 2021"
     assert c1.messages[4].session == "6:40 pm on 17 March, 2021"
-    assert c1.messages[2].text == "Here is how it looks now. [shares a photo: a photo of a small lemon tree in a blue pot]"
+    assert c1.messages[2].text == ("Here is how it looks now. "
+                                   "[shares a photo: a photo of a small lemon tree in a blue pot]")
     assert c1.messages[6].text == "Pottery! Will you make a pot for the lemon tree?"  # empty caption: nothing added
     assert c1.messages[3].speaker == "Tomas"
     assert sum(len(c.messages) for c in tiny.conversations) == 13
