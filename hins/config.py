@@ -179,6 +179,7 @@ class TrainerConfig(_Strict):
     strategy: str
     precision: Literal["32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
     batch_size: int = Field(ge=1)
+    length_chunk: int = Field(ge=1)  # passages of a step are encoded in chunks of similar length
     max_steps: int = Field(ge=1)
     lr: float = Field(gt=0, le=1e-2)
     weight_decay: float = Field(ge=0, le=1)

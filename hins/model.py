@@ -84,10 +84,26 @@ class Embedder(nn.Module):
     def tokenize(self, texts: list[str], kind: str) -> dict[str, torch.Tensor]:
         if kind == "query":
             texts = [self.spec.query_prefix + t for t in texts]
-            max_len = self.spec.max_query_length
-        else:
-            max_len = self.spec.max_passage_length
-        return dict(self.tokenizer(texts, max_length=max_len, truncation=True, padding=True, return_tensors="pt"))
+        return dict(self.tokenizer(texts, max_length=self._max_len(kind), truncation=True, padding=True,
+                                   return_tensors="pt"))
+
+    def tokenize_by_length(self, texts: list[str], kind: str, chunk: int) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
+        """Tokenise in chunks of similar length, each padded on its own (little compute spent on padding).
+
+        Returns the chunks and the permutation that puts their concatenated outputs back in text order.
+        """
+        lengths = [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self._max_len(kind))["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        chunks = [self.tokenize([texts[i] for i in order[s : s + chunk]], kind) for s in range(0, len(order), chunk)]
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        return chunks, inverse
+
+    def forward_chunks(self, chunks: list[dict[str, torch.Tensor]], inverse: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self(c) for c in chunks])[inverse.to(chunks[0]["input_ids"].device)]
+
+    def _max_len(self, kind: str) -> int:
+        return self.spec.max_query_length if kind == "query" else self.spec.max_passage_length
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.backbone(**features).last_hidden_state

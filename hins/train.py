@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 class SampleCollator:
     """Tokenise a batch of samples: queries, then every sample's positive and negatives in order."""
 
-    def __init__(self, embedder: Embedder):
+    def __init__(self, embedder: Embedder, chunk: int):
         self.embedder = embedder
+        self.chunk = chunk
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         passages = [p for r in rows for p in [r["pos"], *r["neg"]]]
@@ -37,7 +38,7 @@ class SampleCollator:
         index = {q: i for i, q in enumerate(dict.fromkeys(qids))}
         return {
             "query": self.embedder.tokenize([r["query"] for r in rows], "query"),
-            "passages": self.embedder.tokenize(passages, "passage"),
+            "passages": self.embedder.tokenize_by_length(passages, "passage", self.chunk),
             "group": group,
             "query_group": torch.tensor([index[q] for q in qids]),
             "sid": [r["sid"] for r in rows],
@@ -70,7 +71,7 @@ class ContrastiveModule(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self.train_mode_seen.append(self.embedder.backbone.training)
         q = self.embedder(batch["query"])
-        p = self.embedder(batch["passages"]).view(q.shape[0], batch["group"], -1)
+        p = self.embedder.forward_chunks(*batch["passages"]).view(q.shape[0], batch["group"], -1)
         loss = self.loss_fn(q, p, batch["query_group"])
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -107,7 +108,7 @@ def train_loader(dataset: Any, embedder: Embedder, cfg: TrainerConfig, seed: int
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset, batch_size=cfg.batch_size // world_size, shuffle=True, drop_last=len(dataset) >= cfg.batch_size,
-        collate_fn=SampleCollator(embedder), num_workers=cfg.num_workers, generator=generator,
+        collate_fn=SampleCollator(embedder, cfg.length_chunk), num_workers=cfg.num_workers, generator=generator,
         persistent_workers=cfg.num_workers > 0,
     )
 

@@ -57,3 +57,12 @@ def test_bad_dir_and_package():
         load_embedder(ModelSpec(name="x", source="dir", path="/nonexistent"))
     with pytest.raises(ModelLoadError, match="pip install"):
         load_embedder(ModelSpec(name="x", source="package", path="no_such_package_xyz"))
+
+
+def test_length_chunks_give_the_same_embeddings_in_text_order(tiny_embedder):
+    texts = ["a", "a much longer text with many more words in it than the others", "mid length text here", "b c"]
+    whole = tiny_embedder(tiny_embedder.tokenize(texts, "passage"))
+    chunks, inverse = tiny_embedder.tokenize_by_length(texts, "passage", chunk=2)
+    assert [c["input_ids"].shape[0] for c in chunks] == [2, 2]
+    assert chunks[0]["input_ids"].shape[1] < chunks[1]["input_ids"].shape[1]  # short texts padded less
+    assert torch.allclose(tiny_embedder.forward_chunks(chunks, inverse), whole, atol=1e-5)
