@@ -22,9 +22,13 @@ T = TypeVar("T")
 MANIFEST = "MANIFEST.json"
 
 
+# Bump when a stage's on-disk format or meaning changes, so old caches are not read as new ones.
+FORMAT_VERSION = 1
+
+
 def config_key(*parts: Any) -> str:
-    """A short stable hash of JSON-serialisable parts (configs and upstream keys)."""
-    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    """A short stable hash of JSON-serialisable parts (configs and upstream keys) and the format version."""
+    blob = json.dumps([FORMAT_VERSION, *parts], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
