@@ -66,13 +66,22 @@ class LocomoData(_DataBase):
     """LoCoMo-format conversations, in folds by conversation: train on the others, evaluate on one."""
 
     source: Literal["locomo"]
-    path: str
+    path: str  # null: $HINS_LOCOMO, else ../shared/data/locomo/locomo10.json beside the repository
     folds: int = Field(ge=2)
     fold: int | Literal["all"]
     train_queries: list[Literal["qa", "observation"]] = Field(min_length=1)
     train_categories: list[int]
     eval_categories: list[int] = Field(min_length=1)
     val_conversations: int = Field(ge=0)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _default_path(cls, v: str | None) -> str:
+        if v is None:
+            from hins.locomo import default_path
+
+            return str(default_path())
+        return v
 
     @field_validator("train_categories", "eval_categories")
     @classmethod

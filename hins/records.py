@@ -14,13 +14,20 @@ T = TypeVar("T")
 TIERS = ("hard", "medium", "easy")
 
 
-def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
+class _Record:
+    """JSON round-trip for flat records; unknown keys in the input are ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass
-class Persona:
+class Persona(_Record):
     """One participant: the paper's basic attributes B_i plus k sampled personality attributes A_i."""
 
     pid: str
@@ -35,16 +42,9 @@ class Persona:
     country: str
     traits: dict[str, str] = field(default_factory=dict)  # attribute name -> text (k of them)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Persona":
-        return _from_dict(cls, data)
-
 
 @dataclass
-class Event:
+class Event(_Record):
     """A life event of one person (10-25 words, uses the name); ``order`` is its place in time."""
 
     person: str
@@ -53,16 +53,9 @@ class Event:
     theme: str  # ground-truth subject, used to label the messages that discuss it
     order: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Event":
-        return _from_dict(cls, data)
-
 
 @dataclass
-class Message:
+class Message(_Record):
     """One conversation message, the retrieval unit. ``topic`` is the generator's ground-truth label."""
 
     mid: int
@@ -71,13 +64,6 @@ class Message:
     topic: str | None = None
     session: str | None = None  # LoCoMo-style sources: session id / date; None for one-session dialogues
     dia_id: str | None = None  # id in the source file, where there is one
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Message":
-        return _from_dict(cls, data)
 
 
 @dataclass
@@ -114,7 +100,7 @@ class Conversation:
 
 
 @dataclass
-class Query:
+class Query(_Record):
     """A query over one conversation with its evidence message ids (the positives).
 
     ``kind`` is p1 | p2 | shared (the paper's 2+2+2); ``topic`` is the generator's label for the
@@ -129,9 +115,3 @@ class Query:
     topic: str
     evidence: list[int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Query":
-        return _from_dict(cls, data)

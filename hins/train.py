@@ -146,7 +146,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     checkpoint = None
     if validate is not None:
         checkpoint = ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor=monitor, mode="max", save_top_k=1,
-                                     filename="best-{step}", save_last=True)
+                                     filename="best-{step}")
         callbacks.append(checkpoint)
     devices = tcfg.devices
     world = devices if isinstance(devices, int) else 1
