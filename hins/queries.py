@@ -18,7 +18,8 @@ class QueryStats:
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
     kept_by_kind: dict[str, int] = field(default_factory=dict)
     evidence_sizes: dict[int, int] = field(default_factory=dict)
-    topic_matches_generator: float | None = None  # share of kept queries whose clustered topic is the generator's
+    # Share of kept queries whose topic is the generator's own label (oracle-like labels only; else None).
+    topic_matches_generator: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,7 +42,7 @@ def calibrate(
 ) -> tuple[list[Query], QueryStats]:
     stats = QueryStats(generated=len(queries))
     kept: list[Query] = []
-    same_topic = 0
+    same_topic = comparable = 0
 
     def drop(reason: str) -> None:
         stats.dropped[reason] = stats.dropped.get(reason, 0) + 1
@@ -66,10 +67,12 @@ def calibrate(
             continue
         q = replace(q, evidence=evidence)
         topic = query_topic(q, labels[q.cid])
-        same_topic += topic == q.topic
+        if q.topic in set(labels[q.cid]):  # only comparable where the clustering speaks the generator's labels
+            comparable += 1
+            same_topic += topic == q.topic
         kept.append(replace(q, topic=topic))
         stats.kept_by_kind[q.kind] = stats.kept_by_kind.get(q.kind, 0) + 1
         stats.evidence_sizes[len(evidence)] = stats.evidence_sizes.get(len(evidence), 0) + 1
     stats.kept = len(kept)
-    stats.topic_matches_generator = same_topic / len(kept) if kept else None
+    stats.topic_matches_generator = same_topic / comparable if comparable else None
     return kept, stats

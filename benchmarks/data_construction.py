@@ -1,0 +1,62 @@
+"""Data construction speed on the CPU: procedural synthesis, then hierarchical negatives at growing scale.
+
+    python benchmarks/data_construction.py [--conversations 4000] [--scales 10000 200000 1000000]
+
+Prints one markdown table: seconds and peak memory for synthesising the conversations (personas, events,
+briefs, dialogue, queries), and for building K=15 negatives for 10k / 200k / 1M samples (conversations are
+synthesised until each scale's sample count is reached; timing covers build_samples alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from hins.negatives import NegativeSpec, build_samples
+from hins.personas import BuiltinPersonas
+from hins.queries import calibrate
+from hins.synthesis.procedural import ProceduralSynthesizer
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthesise(n: int, seed: int = 0):
+    personas, synth = BuiltinPersonas(seed=seed), ProceduralSynthesizer(seed=seed)
+    convs, queries = {}, []
+    for i in range(n):
+        conv = synth.conversation(f"c{i:07d}", *personas.pair(i))
+        convs[conv.cid] = conv
+        queries += synth.queries(conv)
+    return convs, queries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=4000)
+    parser.add_argument("--scales", type=int, nargs="+", default=[10_000, 200_000, 1_000_000])
+    args = parser.parse_args()
+
+    rows = []
+    t = time.perf_counter()
+    convs, queries = synthesise(args.conversations)
+    rows.append((f"synthesis of {args.conversations:,} conversations", time.perf_counter() - t, peak_mb()))
+    per_conv = sum(len(q.evidence) for q in queries) / len(convs)
+    for scale in args.scales:
+        n = max(4, round(scale / per_conv))
+        if n != len(convs):
+            convs, queries = synthesise(n)
+        labels = {cid: [m.topic for m in c.messages] for cid, c in convs.items()}
+        kept, _ = calibrate(queries, convs, labels, 5, 12)
+        t = time.perf_counter()
+        samples, _ = build_samples(convs, kept, labels, NegativeSpec(), seed=0)
+        rows.append((f"negatives for {len(samples):,} samples ({n:,} conversations)", time.perf_counter() - t, peak_mb()))
+    print("| step | seconds | peak RSS (MB) |\n|---|---|---|")
+    for name, secs, mb in rows:
+        print(f"| {name} | {secs:.1f} | {mb:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
