@@ -57,7 +57,8 @@ def fold_split(cids: Sequence[str], folds: int, fold: int, n_val: int) -> dict[s
         raise ValueError(f"data.folds={folds} needs at least {folds} conversations, the source has {len(cids)}")
     bounds = [round(i * len(cids) / folds) for i in range(folds + 1)]
     test = list(cids[bounds[fold] : bounds[fold + 1]])
-    rest = [c for c in cids if c not in set(test)]
+    held = set(test)
+    rest = [c for c in cids if c not in held]
     if n_val >= len(rest):
         raise ValueError(f"data.val_conversations={n_val} leaves no training conversation ({len(rest)} outside the fold)")
     return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
