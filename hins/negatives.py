@@ -114,9 +114,17 @@ class _Pools:
             "medium": _cap(medium, spec.pool_caps["medium"] * n_ev, rng),
             "easy": _cap(easy_cands, spec.pool_caps["easy"] * n_ev, rng),
         }
-        # Realised tiers are named by the prose rules, whatever rule built the pools.
-        self.tier_of = {ref: t for t, refs in (("easy", easy_cands), ("medium", other_topic), ("hard", hard))
-                        for ref in refs}
+        self._conv, self._labels, self._topic, self._target = conv, labels, topic, query.target
+
+    def tier(self, ref: tuple[str, int]) -> str:
+        """A negative's tier by the prose rules, whatever rule built the pools. The target's own same-topic
+        messages belong to no tier (only the literal medium rule or the uniform baseline draws them)."""
+        cid, mid = ref
+        if cid != self._conv.cid:
+            return "easy"
+        if self._labels[mid] != self._topic:
+            return "medium"
+        return "hard" if self._conv.messages[mid].speaker != self._target else "target_topic"
 
 
 def _cap(items: list, cap: float, rng: random.Random) -> list:
@@ -201,9 +209,7 @@ def build_samples(
             if negs is None or len(negs) < spec.k:
                 stats.dropped_samples += 1
                 continue
-            # The target's own same-topic messages belong to no tier; only the literal medium rule or the
-            # uniform baseline can draw them, and the stats should show it.
-            tiers = [pools.tier_of.get(ref, "target_topic") for ref in negs]
+            tiers = [pools.tier(ref) for ref in negs]
             samples.append(Sample(sid, query.qid, query.cid, query.text, pos, negs, tiers))
             for t in TIERS:
                 stats.requested[t] += counts[t] if spec.strategy == "hierarchical" else 0

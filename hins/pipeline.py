@@ -64,6 +64,14 @@ def fold_split(cids: Sequence[str], folds: int, fold: int, n_val: int) -> dict[s
     return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
 
 
+def run_folds(run: RunConfig) -> list[int | None]:
+    """The folds a run covers: [None] for a random split, else the held-out fold index(es)."""
+    data = run.data
+    if data.source != "locomo":
+        return [None]
+    return list(range(data.folds)) if data.fold == "all" else [int(data.fold)]
+
+
 def _progress(desc: str, total: int) -> tuple[Progress, Any]:
     bar = Progress(transient=False)
     return bar, bar.add_task(desc, total=total)
@@ -194,9 +202,7 @@ class Pipeline:
                   labels: dict[str, list[str]], splits: dict[str, list[str]]) -> tuple[dict[str, Any], dict]:
         """Samples for each split, from that split's queries; easy negatives come from the same split only."""
         neg = self.run.negatives
-        spec = NegativeSpec(k=neg.k, ratios=dict(neg.ratios), tiers=tuple(neg.tiers), strategy=neg.strategy,
-                            pool_caps=dict(neg.pool_caps), medium_rule=neg.medium_rule, shortfall=neg.shortfall,
-                            backfill_order=tuple(neg.backfill_order), group_size=neg.group_size)
+        spec = NegativeSpec(**{**neg.model_dump(), "tiers": tuple(neg.tiers), "backfill_order": tuple(neg.backfill_order)})
         key = config_key("negatives", query_key, neg.model_dump(), splits,
                          {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
                          self.run.seed)
@@ -219,13 +225,6 @@ class Pipeline:
         datasets, stats = self.store.get_or_build("negatives", key, build, load)
         log.info("samples dataset: %s", self.store.path("negatives", key))
         return datasets, stats
-
-    def folds(self) -> list[int | None]:
-        """The folds a run covers: [None] for a random split, else the held-out fold index(es)."""
-        data = self.run.data
-        if data.source != "locomo":
-            return [None]
-        return list(range(data.folds)) if data.fold == "all" else [int(data.fold)]
 
     def splits(self, cids: list[str], fold: int | None) -> dict[str, list[str]]:
         data = self.run.data
@@ -292,7 +291,7 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
     out = Path(output_dir)
-    folds = Pipeline(cfg, run, out).folds()
+    folds = run_folds(run)
     if len(folds) == 1:
         return _run_one(cfg, run, embedder, out, folds[0])
     summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f) for f in folds]

@@ -134,12 +134,13 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     """Train a copy of ``embedder``; return the best checkpoint's embedder (also saved to ``out/model``)."""
     import copy
 
+    from hydra.utils import instantiate
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
     tcfg = run.trainer
     pl.seed_everything(run.seed, workers=True, verbose=False)
     model = copy.deepcopy(embedder)
-    loss = instantiate_loss(cfg)
+    loss = instantiate(cfg.loss)
     module = ContrastiveModule(model, loss, tcfg, validate)
     monitor = f"val/ndcg@{run.eval.ndcg_k}"
     callbacks: list[Any] = [LearningRateMonitor(logging_interval="step")]
@@ -176,12 +177,6 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     for logger in trainer.loggers:
         logger.finalize("success")
     return model, info
-
-
-def instantiate_loss(cfg: Any) -> torch.nn.Module:
-    from hydra.utils import instantiate
-
-    return instantiate(cfg.loss)
 
 
 def _share(flags: list[bool]) -> float | None:
