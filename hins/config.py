@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hins.negatives import NegativeSpec
 from hins.records import TIERS
 
 
@@ -118,7 +119,7 @@ Tier = Literal["hard", "medium", "easy"]
 
 
 class NegativesConfig(_Strict):
-    strategy: Literal["hierarchical", "uniform"]
+    strategy: Literal["hierarchical", "uniform", "mined"]
     k: int = Field(ge=1)
     ratios: dict[str, float]
     tiers: list[str] = Field(min_length=1)
@@ -127,6 +128,22 @@ class NegativesConfig(_Strict):
     shortfall: Literal["backfill", "replacement", "drop"]
     backfill_order: list[str]
     group_size: int = Field(ge=2)
+    mine_margin: float = Field(ge=0, le=2)
+
+    @field_validator("ratios", mode="before")
+    @classmethod
+    def _ratio_string(cls, v: Any) -> Any:
+        """``H-M-E`` (e.g. ``30-30-40``, the sweeps' form) is hard/medium/easy weights, normalised by their sum."""
+        if not isinstance(v, str):
+            return v
+        parts = v.split("-")
+        try:
+            weights = [float(p) for p in parts]
+        except ValueError:
+            weights = []
+        if len(weights) != len(TIERS) or any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"expected hard-medium-easy weights such as 30-30-40 (or a mapping), got {v!r}")
+        return {t: w / sum(weights) for t, w in zip(TIERS, weights)}
 
     @field_validator("ratios", "pool_caps")
     @classmethod
@@ -151,6 +168,9 @@ class NegativesConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError(f"a tier is listed twice: {v}")
         return v
+
+    def spec(self) -> NegativeSpec:
+        return NegativeSpec(**{**self.model_dump(), "tiers": tuple(self.tiers), "backfill_order": tuple(self.backfill_order)})
 
     @model_validator(mode="after")
     def _ratios(self) -> "NegativesConfig":

@@ -28,19 +28,35 @@ class EvalSet:
     samples: Any = None  # a samples dataset (hins.dataset.FEATURES) for tier win rates, or None
 
 
+@dataclass
+class EvalVectors:
+    """Unit vectors of an eval set: every message (keys "cid:mid", in conversation order) and every query."""
+
+    keys: list[str]
+    passages: np.ndarray
+    queries: np.ndarray
+
+
+def embed(embedder: Embedder, data: EvalSet, batch_size: int = 128) -> EvalVectors:
+    keys = [message_key(conv.cid, m.mid) for conv in data.conversations for m in conv.messages]
+    texts = [passage_text(m, data.template) for conv in data.conversations for m in conv.messages]
+    return EvalVectors(keys, embedder.encode(texts, "passage", batch_size),
+                       embedder.encode([q.text for q in data.queries], "query", batch_size))
+
+
 def evaluate(embedder: Embedder, data: EvalSet, ks: Sequence[int], ndcg_k: int = 10,
              batch_size: int = 128) -> dict[str, Any]:
-    keys: list[str] = []
-    texts: list[str] = []
+    return score(embed(embedder, data, batch_size), data, ks, ndcg_k)
+
+
+def score(vectors: EvalVectors, data: EvalSet, ks: Sequence[int], ndcg_k: int = 10) -> dict[str, Any]:
+    """Rank each query's own conversation by a matrix product and average the metrics."""
     spans: dict[str, tuple[int, int]] = {}
+    start = 0
     for conv in data.conversations:
-        start = len(keys)
-        for m in conv.messages:
-            keys.append(message_key(conv.cid, m.mid))
-            texts.append(passage_text(m, data.template))
-        spans[conv.cid] = (start, len(keys))
-    passages = embedder.encode(texts, "passage", batch_size)
-    queries = embedder.encode([q.text for q in data.queries], "query", batch_size)
+        spans[conv.cid] = (start, start + len(conv.messages))
+        start += len(conv.messages)
+    passages, queries = vectors.passages, vectors.queries
     rows: list[dict[str, float]] = []
     per_query: list[dict[str, Any]] = []  # kept for pooling across folds and paired comparisons
     by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
@@ -59,7 +75,8 @@ def evaluate(embedder: Embedder, data: EvalSet, ks: Sequence[int], ndcg_k: int =
         "per_query": per_query,
     }
     if data.samples is not None and len(data.samples):
-        result["win_rate"] = _win_rates(data, dict(zip(keys, passages)), {q.qid: v for q, v in zip(data.queries, queries)})
+        result["win_rate"] = _win_rates(data, dict(zip(vectors.keys, passages)),
+                                        {q.qid: v for q, v in zip(data.queries, queries)})
     return result
 
 

@@ -5,6 +5,9 @@ For a query with evidence V, target speaker P_t and topic τ over conversation C
 - medium: ``prose`` rule: m ∈ M, topic(m) ≠ τ; ``literal`` rule (Eq. 7): M minus the hard pool;
           pool capped at |V| (Eq. 8);
 - easy:   messages of the other conversations of the query's processing group of 4; capped at |V|.
+Two baselines draw from the same candidates (the query's conversation minus V, plus its group):
+``uniform`` draws K at random; ``mined`` takes the K the base model ranks highest among those scoring
+at least a margin below the positive (false-negative guard, as in NV-Retriever's positive-aware mining).
 No evidence message of the query is ever a negative. Each sample then draws K negatives from the
 pools, per-tier counts by largest remainder (ties to the harder tier). Every random choice is seeded
 by (seed, query id) or (seed, sample id), so a sample does not change when others are added.
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from hins.records import TIERS, Conversation, Query
 
@@ -28,12 +33,13 @@ class NegativeSpec:
     k: int = 15
     ratios: dict[str, float] = field(default_factory=lambda: {"hard": 0.3, "medium": 0.3, "easy": 0.4})
     tiers: tuple[str, ...] = TIERS  # tiers in use; the ratios of the others are dropped and the rest renormalised
-    strategy: str = "hierarchical"  # hierarchical | uniform
+    strategy: str = "hierarchical"  # hierarchical | uniform | mined
     pool_caps: dict[str, float] = field(default_factory=lambda: {"hard": 2.0, "medium": 1.0, "easy": 1.0})
     medium_rule: str = "prose"  # prose | literal
     shortfall: str = "backfill"  # backfill | replacement | drop
     backfill_order: tuple[str, ...] = ("easy", "medium", "hard")
     group_size: int = 4
+    mine_margin: float = 0.05  # mined: a negative scores at most (positive's score - margin) under the base model
 
     def effective_ratios(self) -> dict[str, float]:
         total = sum(self.ratios.get(t, 0.0) for t in self.tiers)
@@ -117,14 +123,37 @@ class _Pools:
         self._conv, self._labels, self._topic, self._target = conv, labels, topic, query.target
 
     def tier(self, ref: tuple[str, int]) -> str:
-        """A negative's tier by the prose rules, whatever rule built the pools. The target's own same-topic
-        messages belong to no tier (only the literal medium rule or the uniform baseline draws them)."""
-        cid, mid = ref
-        if cid != self._conv.cid:
-            return "easy"
-        if self._labels[mid] != self._topic:
-            return "medium"
-        return "hard" if self._conv.messages[mid].speaker != self._target else "target_topic"
+        return tier_of(ref, self._conv, self._labels, self._topic, self._target)
+
+
+def tier_of(ref: tuple[str, int], conv: Conversation, labels: Sequence[str], topic: str, target: str) -> str:
+    """A negative's tier by the prose rules, whatever rule drew it. The target's own same-topic messages
+    belong to no tier ("target_topic": only the literal medium rule or the baselines draw them)."""
+    cid, mid = ref
+    if cid != conv.cid:
+        return "easy"
+    if labels[mid] != topic:
+        return "medium"
+    return "hard" if conv.messages[mid].speaker != target else "target_topic"
+
+
+class Ranker:
+    """Scores candidates for a query with fixed (base-model) unit vectors, keyed (cid, mid) and by query id."""
+
+    def __init__(self, passages: Mapping[tuple[str, int], np.ndarray], queries: Mapping[str, np.ndarray]):
+        self.passages, self.queries = passages, queries
+
+    def scores(self, qid: str, refs: Sequence[tuple[str, int]]) -> np.ndarray:
+        matrix = np.stack([self.passages[ref] for ref in refs])
+        return matrix @ self.queries[qid]
+
+    @staticmethod
+    def top(refs: Sequence[tuple[str, int]], scores: np.ndarray, k: int, below: float | None = None) -> list[tuple[str, int]]:
+        """The k highest-scoring refs, only among those scoring at most ``below`` when given."""
+        order = np.argsort(-scores, kind="stable")
+        if below is not None:
+            order = order[scores[order] <= below]
+        return [refs[i] for i in order[:k]]
 
 
 def _cap(items: list, cap: float, rng: random.Random) -> list:
@@ -176,11 +205,15 @@ def build_samples(
     spec: NegativeSpec,
     seed: int,
     passage_order: Sequence[str] | None = None,
+    ranker: Ranker | None = None,
 ) -> tuple[list[Sample], NegativeStats]:
     """All samples of ``queries``; easy negatives come from the conversations of the same processing group.
 
     ``passage_order`` fixes the conversation order the groups of 4 are cut from (default: dict order).
+    ``ranker`` holds the base model's vectors; the ``mined`` strategy needs it.
     """
+    if spec.strategy == "mined" and ranker is None:
+        raise ValueError("negatives.strategy=mined needs the base model's vectors (a Ranker)")
     order = list(passage_order) if passage_order is not None else list(conversations)
     groups = processing_groups(order, spec.group_size)
     counts = tier_counts(spec.k, spec.effective_ratios())
@@ -197,13 +230,19 @@ def build_samples(
         for tier in TIERS:
             cand_sum[tier] += len(pools.candidates[tier])
             pool_sum[tier] += len(pools.pools[tier])
-        for pos in query.evidence:
+        if spec.strategy != "hierarchical":
+            evidence = set(query.evidence)
+            everything = [(conv.cid, m.mid) for m in conv.messages if m.mid not in evidence] + pools.candidates["easy"]
+            if spec.strategy == "mined":
+                scores = ranker.scores(query.qid, everything)
+                pos_scores = ranker.scores(query.qid, [(conv.cid, p) for p in query.evidence])
+        for i, pos in enumerate(query.evidence):
             sid = f"{query.qid}-p{pos}"
             rng = random.Random(f"{seed}:sample:{sid}")
             if spec.strategy == "uniform":
-                everything = [(conv.cid, m.mid) for m in conv.messages if m.mid not in query.evidence]
-                everything += pools.candidates["easy"]
                 negs = rng.sample(everything, min(spec.k, len(everything)))
+            elif spec.strategy == "mined":
+                negs = Ranker.top(everything, scores, spec.k, below=float(pos_scores[i]) - spec.mine_margin)
             else:
                 negs = _draw(pools, spec, counts, rng, stats)
             if negs is None or len(negs) < spec.k:

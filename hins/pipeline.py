@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
@@ -21,9 +22,11 @@ from rich.progress import Progress
 from hins import dataset as ds
 from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
 from hins.config import RunConfig
-from hins.evaluate import EvalSet, comparison_table, cross_validation_summary, cv_table, evaluate
+from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
+                           evaluate)
+from hins.evaluate import score as score_vectors
 from hins.model import Embedder, ModelSpec, load_embedder
-from hins.negatives import NegativeSpec, build_samples
+from hins.negatives import Ranker, build_samples
 from hins.queries import calibrate
 from hins.records import Conversation, Query
 from hins.topics import assign_topics, tfidf_embed
@@ -84,6 +87,7 @@ class PipelineData:
     splits: dict[str, list[str]]
     datasets: dict[str, Any]  # split -> samples dataset
     stats: dict[str, Any]
+    query_key: str  # identifies the conversations, topics and queries (the artifacts' chained key)
 
 
 class Pipeline:
@@ -199,13 +203,18 @@ class Pipeline:
 
     # ---- stages 7-8: hierarchical negatives and samples, per split ----
     def negatives(self, query_key: str, convs: dict[str, Conversation], queries: dict[str, list[Query]],
-                  labels: dict[str, list[str]], splits: dict[str, list[str]]) -> tuple[dict[str, Any], dict]:
-        """Samples for each split, from that split's queries; easy negatives come from the same split only."""
+                  labels: dict[str, list[str]], splits: dict[str, list[str]],
+                  embedder: Embedder | None = None) -> tuple[dict[str, Any], dict]:
+        """Samples for each split, from that split's queries; easy negatives come from the same split only.
+        The ``mined`` baseline ranks candidates with ``embedder`` (the untuned base model)."""
         neg = self.run.negatives
-        spec = NegativeSpec(**{**neg.model_dump(), "tiers": tuple(neg.tiers), "backfill_order": tuple(neg.backfill_order)})
+        spec = neg.spec()
+        mined = spec.strategy == "mined"
+        if mined and embedder is None:
+            raise ValueError("negatives.strategy=mined needs the base model; it is not loaded with stop_after=data")
         key = config_key("negatives", query_key, neg.model_dump(), splits,
                          {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
-                         self.run.seed)
+                         self.run.seed, self.run.model.model_dump() if mined else None)
 
         def build(tmp: Path) -> None:
             stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
@@ -213,9 +222,17 @@ class Pipeline:
                 if not cids:
                     continue
                 split_convs = {c: convs[c] for c in cids}
-                samples, st = build_samples(split_convs, queries[split], labels, spec, self.run.seed, cids)
-                ds.save(ds.to_dataset(samples, split_convs, self.run.data.passage_template), tmp / split)
+                ranker = base_ranker(embedder, list(split_convs.values()), queries[split],  # type: ignore[arg-type]
+                                     self.run.data.passage_template) if mined else None
+                samples, st = build_samples(split_convs, queries[split], labels, spec, self.run.seed, cids, ranker)
                 stats[split] = st.to_dict()
+                if not samples:
+                    if split == "train":
+                        raise ValueError(f"negatives: no training sample survived ({st.dropped_samples} dropped, "
+                                         f"{len(queries[split])} queries; strategy={spec.strategy}, "
+                                         f"shortfall={spec.shortfall}): {st.to_dict()}")
+                    continue  # an evaluated split without samples only loses its tier win rates
+                ds.save(ds.to_dataset(samples, split_convs, self.run.data.passage_template), tmp / split)
             write_json(tmp / "stats.json", stats)
 
         def load(path: Path) -> tuple[dict[str, Any], dict]:
@@ -256,12 +273,12 @@ class Pipeline:
         query_key, queries, query_stats = self.queries(topic_key, convs, raw_queries, labels)
         splits = self.splits(list(convs), fold)
         per_split = self.split_queries(queries, splits)
-        datasets, neg_stats = self.negatives(query_key, convs, per_split, labels, splits)
+        datasets, neg_stats = self.negatives(query_key, convs, per_split, labels, splits, embedder)
         stats = {"source": info, "topics": topic_stats, "queries": query_stats, "negatives": neg_stats,
                  "splits": splits if fold is not None else {s: len(c) for s, c in splits.items()},
                  "samples": {s: len(d) for s, d in datasets.items()}}
         write_json(self.out / "data_stats.json", stats)
-        return PipelineData(convs, per_split, splits, datasets, stats)
+        return PipelineData(convs, per_split, splits, datasets, stats, query_key)
 
     def eval_set(self, data: PipelineData, split: str) -> EvalSet:
         members = set(data.splits[split])
@@ -273,6 +290,16 @@ class Pipeline:
             template=self.run.data.passage_template,
             samples=data.datasets.get(split),
         )
+
+
+def base_ranker(embedder: Embedder, conversations: Sequence[Conversation], queries: Sequence[Query],
+                template: str) -> Ranker:
+    """Unit vectors of every message and query under ``embedder``, for mining and calibration."""
+    keys = [(c.cid, m.mid) for c in conversations for m in c.messages]
+    texts = [ds.passage_text(m, template) for c in conversations for m in c.messages]
+    passages = embedder.encode(texts, "passage")
+    vectors = embedder.encode([q.text for q in queries], "query")
+    return Ranker(dict(zip(keys, passages)), {q.qid: v for q, v in zip(queries, vectors)})
 
 
 def load_model(run: RunConfig) -> Embedder:
@@ -323,7 +350,8 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     def score(model: Embedder, eval_set: EvalSet) -> dict[str, Any]:
         return evaluate(model, eval_set, run.eval.ks, run.eval.ndcg_k, run.eval.batch_size)
 
-    results = {"untuned": score(embedder, test)}
+    results = {"untuned": score_vectors(_untuned_vectors(pipe, data, embedder, test), test, run.eval.ks,
+                                        run.eval.ndcg_k)}
     log.info("untuned %s: %s", run.eval.split, _brief(results["untuned"]))
     trained, train_info = fit(cfg, run, embedder, data.datasets["train"],
                               (lambda m: _val_metrics(score(m, val))) if val else None, out)
@@ -340,6 +368,27 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n\n"
           f"Written to {out}")
     return summary
+
+
+def _untuned_vectors(pipe: Pipeline, data: PipelineData, embedder: Embedder, test: EvalSet) -> EvalVectors:
+    """The base model's test vectors, encoded once per (model, test set): every job of a sweep shares them.
+    (Scores are not cached: win rates depend on each job's own test negatives.)"""
+    run = pipe.run
+    model = run.model.model_dump(exclude={"temperature"})
+    key = config_key("untuned_vectors", data.query_key, model, run.seed if run.model.source == "random" else None,
+                     [c.cid for c in test.conversations], [q.qid for q in test.queries], test.template)
+
+    def build(tmp: Path) -> None:
+        vecs = embed(embedder, test, run.eval.batch_size)
+        np.save(tmp / "passages.npy", vecs.passages)
+        np.save(tmp / "queries.npy", vecs.queries)
+        write_json(tmp / "keys.json", vecs.keys)
+
+    def load(path: Path) -> EvalVectors:
+        return EvalVectors(json.loads((path / "keys.json").read_text()), np.load(path / "passages.npy"),
+                           np.load(path / "queries.npy"))
+
+    return pipe.store.get_or_build("untuned_vectors", key, build, load)
 
 
 def _val_metrics(result: dict[str, Any]) -> dict[str, float]:

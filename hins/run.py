@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +17,7 @@ log = logging.getLogger("hins")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
+    from hins.artifacts import config_key, write_json
     from hins.config import ConfigError, validate
     from hins.logging_utils import loggable_config
     from hins.model import ModelLoadError
@@ -25,9 +27,18 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError as err:
         log.error("%s", err)
         sys.exit(2)
-    output_dir = HydraConfig.get().runtime.output_dir
-    with open(os.path.join(output_dir, "resolved_config.yaml"), "w") as f:
-        f.write(OmegaConf.to_yaml(OmegaConf.create(loggable_config(cfg))))
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    resolved = loggable_config(cfg)
+    # A rerun of a multirun into the same sweep directory skips the jobs that already finished with this config.
+    done = output_dir / "DONE.json"
+    key = config_key("job", resolved)
+    if done.is_file():
+        record = json.loads(done.read_text())
+        if record.get("config_key") == key:
+            log.info("job already finished in %s (delete DONE.json to rerun it); skipping", output_dir)
+            return record.get("objective")
+        log.info("%s holds a finished job of another config; running again", output_dir)
+    (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
     from hins.pipeline import run_pipeline
 
     try:
@@ -36,7 +47,9 @@ def main(cfg: DictConfig) -> float | None:
         log.error("%s", err)
         sys.exit(3)
     # The value a Hydra sweeper would optimise: the trained model's held-out nDCG (None when only data was built).
-    return summary.get("objective")
+    objective = summary.get("objective")
+    write_json(done, {"config_key": key, "objective": objective})
+    return objective
 
 if __name__ == "__main__":
     main()

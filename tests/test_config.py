@@ -40,9 +40,15 @@ def test_full_is_the_paper_recipe():
     assert run.negatives.k == 15 and run.negatives.ratios == {"hard": 0.3, "medium": 0.3, "easy": 0.4}
 
 
-@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins"])
+@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins", "mined", "calibrated"])
 def test_negative_variants_validate(group):
     validate(_compose(f"negatives={group}"))
+
+
+def test_ratio_weights_are_normalised():
+    run = validate(_compose("negatives.ratios=3-3-4"))
+    assert run.negatives.ratios == pytest.approx({"hard": 0.3, "medium": 0.3, "easy": 0.4})
+    assert validate(_compose("negatives.ratios=100-0-0")).negatives.spec().effective_ratios()["hard"] == 1.0
 
 
 @pytest.mark.parametrize("model", ["minilm", "bge_small", "bge_base", "tiny_random", "bge_small_random"])
@@ -64,7 +70,10 @@ def test_models_validate(model):
         ("trainer.lr=-1", "trainer.lr"),
         ("loss.temperature=0.0001", "loss.temperature"),
         ("topics=kmeans", None),
-        ("topics=kmeans", None),
+        ("negatives.ratios=30-30", "hard-medium-easy weights such as 30-30-40"),
+        ("negatives.ratios=30-x-40", "hard-medium-easy weights such as 30-30-40"),
+        ("negatives.ratios=0-0-0", "hard-medium-easy weights such as 30-30-40"),
+        ("negatives.mine_margin=-0.1", "negatives.mine_margin"),
         ("+topics.k_mx=3", "topics"),
         ("data.passage_template='{who}: {text}'", "data.passage_template"),
     ],

@@ -1,0 +1,150 @@
+"""Ratio calibration: the tier proportions of the distractors a base model actually ranks high.
+
+``python -m hins.calibrate`` (LoCoMo by default; any data/topics/queries/model group composes as in hins.run).
+
+For each evaluated question, the base model ranks a pool that holds the question's own conversation and the
+other conversations of its processing group (the pool easy negatives come from; ``calibrate.pool=all``: every
+conversation). The ``top_n`` highest-ranked non-evidence messages are its natural distractors; each gets
+its tier by the HiNS rules (hins.negatives.tier_of): other conversation = easy, own conversation and another
+topic = medium, same topic and another speaker than the target = hard, same topic and the target speaker
+= target_topic (no tier draws those). The proportions, normalised over the three tiers, are a ratio the
+sweeps can use; their 95% intervals come from a bootstrap over questions.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
+from hins.records import TIERS, Conversation, Query
+
+log = logging.getLogger(__name__)
+CLASSES = (*TIERS, "target_topic")
+
+
+def distractor_tiers(ranker: Ranker, conversations: dict[str, Conversation], queries: Sequence[Query],
+                     labels: dict[str, Sequence[str]], pools: dict[str, list[str]], top_n: int) -> np.ndarray:
+    """Per question, how many of its ``top_n`` highest-ranked non-evidence messages fall in each class."""
+    counts = np.zeros((len(queries), len(CLASSES)), dtype=np.int64)
+    for i, q in enumerate(queries):
+        conv = conversations[q.cid]
+        evidence = set(q.evidence)
+        refs = [(q.cid, m.mid) for m in conv.messages if m.mid not in evidence]
+        refs += [(c, m.mid) for c in pools[q.cid] for m in conversations[c].messages]
+        top = Ranker.top(refs, ranker.scores(q.qid, refs), top_n)
+        for ref in top:
+            counts[i, CLASSES.index(tier_of(ref, conv, labels[q.cid], q.topic, q.target))] += 1
+    return counts
+
+
+def proportions(counts: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Shares of each class among all distractors, and of the three tiers among the tiered ones, with
+    95% percentile intervals from a bootstrap over questions."""
+    rng = np.random.default_rng(seed)
+    boots = counts[rng.integers(0, len(counts), size=(n_boot, len(counts)))].sum(axis=1)  # (n_boot, classes)
+
+    def shares(total: np.ndarray, cols: slice) -> np.ndarray:
+        part = total[..., cols]
+        return part / part.sum(axis=-1, keepdims=True)
+
+    out: dict[str, Any] = {"questions": int(len(counts)), "distractors": int(counts.sum())}
+    for name, cols, classes in (("all", slice(None), CLASSES), ("tiers", slice(0, len(TIERS)), TIERS)):
+        point = shares(counts.sum(axis=0).astype(float), cols)
+        lo, hi = np.percentile(shares(boots.astype(float), cols), [2.5, 97.5], axis=0)
+        out[name] = {c: {"share": float(p), "ci_low": float(a), "ci_high": float(b)}
+                     for c, p, a, b in zip(classes, point, lo, hi)}
+    return out
+
+
+def ratio_string(tiers: dict[str, dict[str, float]]) -> str:
+    """The tier shares as the sweeps' ``H-M-E`` override in whole percent, summing to 100 (largest remainder)."""
+    pct = tier_counts(100, {t: tiers[t]["share"] for t in TIERS})
+    return "-".join(str(pct[t]) for t in TIERS)
+
+
+def report(result: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = [f"# Ratio calibration: {meta['data']} under {meta['model']}", "",
+             f"{result['questions']} questions, top {meta['top_n']} non-evidence messages each over a pool of "
+             f"{meta['pool']} ({result['distractors']} distractors). Shares in %, 95% bootstrap interval "
+             "over questions.", "", "| class | share of all distractors | share among the three tiers |",
+             "|---|---|---|"]
+    for c in CLASSES:
+        a = result["all"][c]
+        t = result["tiers"].get(c)
+        tier = f"{100 * t['share']:.1f} [{100 * t['ci_low']:.1f}, {100 * t['ci_high']:.1f}]" if t else "— (no tier)"
+        lines.append(f"| {c} | {100 * a['share']:.1f} [{100 * a['ci_low']:.1f}, {100 * a['ci_high']:.1f}] | {tier} |")
+    if result.get("by_kind"):
+        lines += ["", "| question kind | n | hard / medium / easy among tiers (%) | target_topic of all (%) |",
+                  "|---|---|---|---|"]
+        for kind, r in result["by_kind"].items():
+            lines.append(f"| {kind} | {r['questions']} | "
+                         + " / ".join(f"{100 * r['tiers'][t]['share']:.1f}" for t in TIERS)
+                         + f" | {100 * r['all']['target_topic']['share']:.1f} |")
+    lines += ["", f"Calibrated ratio: `negatives.ratios={result['ratio']}`"]
+    return "\n".join(lines) + "\n"
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
+def main(cfg: DictConfig) -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from hins.artifacts import write_json
+    from hins.config import ConfigError, validate
+    from hins.model import ModelLoadError
+    from hins.pipeline import Pipeline, base_ranker, load_model
+
+    try:
+        run = validate(cfg)
+        params = cfg.calibrate
+        if int(params.top_n) < 1 or params.pool not in ("group", "all") or int(params.bootstrap) < 100:
+            raise ConfigError(f"invalid config: calibrate: expected top_n >= 1, pool in [group, all], bootstrap >= 100; "
+                              f"got top_n={params.top_n}, pool={params.pool}, bootstrap={params.bootstrap}")
+        embedder = load_model(run)
+    except (ConfigError, ModelLoadError) as err:
+        log.error("%s", err)
+        sys.exit(2)
+    out = Path(HydraConfig.get().runtime.output_dir)
+    pipe = Pipeline(cfg, run, out)
+    conv_key, convs, raw, _ = pipe.conversations()
+    topic_key, labels, _ = pipe.topics(conv_key, convs, embedder)
+    _, queries, _ = pipe.queries(topic_key, convs, raw, labels)
+    if run.data.source == "locomo":
+        from hins.locomo import CATEGORIES
+
+        kinds = {CATEGORIES[c] for c in run.data.eval_categories}
+        queries = [q for q in queries if q.kind in kinds]
+    if not queries:
+        log.error("calibrate: no question to calibrate on (check data.eval_categories / queries.evidence_min)")
+        sys.exit(2)
+    cids = list(convs)
+    pools = ({c: [o for o in cids if o != c] for c in cids} if params.pool == "all"
+             else processing_groups(cids, run.negatives.group_size))
+    log.info("calibrate: ranking %d questions over %d conversations", len(queries), len(convs))
+    ranker = base_ranker(embedder, list(convs.values()), queries, run.data.passage_template)
+    counts = distractor_tiers(ranker, convs, queries, labels, pools, int(params.top_n))
+    result = proportions(counts, int(params.bootstrap), run.seed)
+    result["ratio"] = ratio_string(result["tiers"])
+    result["by_kind"] = {}
+    for kind in sorted({q.kind for q in queries}):
+        rows = np.array([i for i, q in enumerate(queries) if q.kind == kind])
+        result["by_kind"][kind] = proportions(counts[rows], int(params.bootstrap), run.seed)
+    meta = {"data": run.data.source, "model": run.model.name, "top_n": int(params.top_n),
+            "pool": "every conversation" if params.pool == "all"
+            else f"its processing group of {run.negatives.group_size} conversations"}
+    write_json(out / "calibration.json", {**meta, **result})
+    text = report(result, meta)
+    (out / "calibration.md").write_text(text)
+    print(f"\n{text}\nWritten to {out}")
+    return result["ratio"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The studies: sweep configs, model-mined negatives, ratio calibration, aggregation math, and a tiny
+multirun that aggregates and, rerun, skips its finished jobs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hins.aggregate import mean_ci, paired_bootstrap
+from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
+from hins.config import validate
+from hins.negatives import NegativeSpec, Ranker, build_samples
+from hins.records import Conversation, Message, Query
+from tests.conftest import ROOT, make_conversation, make_queries
+from tests.test_config import LOCOMO, _compose
+
+STUDIES = ["table4_locomo", "ratios_locomo", "table4_synthetic", "ratios_synthetic"]
+
+
+def _jobs(experiment: str) -> list[list[str]]:
+    params = yaml.safe_load((ROOT / "conf" / "experiment" / f"{experiment}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    keys = list(params)
+    values = [str(params[k]).split(",") for k in keys]
+    return [[f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*values)]
+
+
+@pytest.mark.parametrize("experiment", STUDIES)
+def test_every_sweep_job_composes_and_validates(experiment):
+    if "locomo" in experiment and not os.path.isfile(LOCOMO):
+        pytest.skip("LoCoMo file not found (set HINS_LOCOMO)")
+    jobs = _jobs(experiment)
+    assert len(jobs) >= 10
+    seen = set()
+    for overrides in jobs:
+        run = validate(_compose(f"+experiment={experiment}", *overrides))
+        assert run.negatives.k == 15 and run.logger.wandb.group == experiment
+        seen.add((run.negatives.strategy, tuple(run.negatives.tiers), tuple(sorted(run.negatives.ratios.items())), run.seed))
+    assert len(seen) == len(jobs)  # no two jobs are the same run
+
+
+def test_sweeps_cover_the_issue():
+    table4 = {o for job in _jobs("table4_locomo") for o in job}
+    assert {f"negatives={v}" for v in ("just_hard", "no_medium", "no_easy", "hins", "uniform", "mined")} <= table4
+    assert {f"seed={s}" for s in (1, 2, 3)} <= table4
+    ratios = {job[0].split("=")[1] for job in _jobs("ratios_locomo")}
+    assert {"30-30-40", "0-100-0", "0-0-100", "0-50-50"} <= ratios and len(ratios) >= 10
+    calibrated = validate(_compose("negatives=calibrated")).negatives.ratios
+    assert "-".join(f"{100 * calibrated[t]:.0f}" for t in ("hard", "medium", "easy")) in ratios
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.array(v, dtype=np.float32)
+    return a / np.linalg.norm(a)
+
+
+def test_mined_negatives_are_the_top_ranked_below_the_margin():
+    conv = make_conversation("c0", n_topics=2, per_topic=10)
+    other = make_conversation("c1", n_topics=2, per_topic=10)
+    query = Query(qid="q", cid="c0", text="q", target=conv.speakers[0], kind="p1", topic="t0", evidence=[0, 2])
+    # Message m of c0 scores 1 - m/100 (m=0, the positive, scores 1.0); c1's messages score 0.5 - m/100.
+    angle = {("c0", m.mid): math.acos(1 - m.mid / 100) for m in conv.messages}
+    angle |= {("c1", m.mid): math.acos(0.5 - m.mid / 100) for m in other.messages}
+    passages = {ref: _unit([math.cos(a), math.sin(a)]) for ref, a in angle.items()}
+    ranker = Ranker(passages, {"q": _unit([1.0, 0.0])})
+    spec = NegativeSpec(k=4, strategy="mined", mine_margin=0.025, group_size=2)
+    labels = {c.cid: [m.topic for m in c.messages] for c in (conv, other)}
+    samples, stats = build_samples({"c0": conv, "c1": other}, [query], labels, spec, seed=0, ranker=ranker)
+    by_pos = {s.pos: s.negs for s in samples}
+    # Positive 0 (score 1.0): candidates must score <= 0.975, i.e. messages 3, 4, 5, 6 (2 is evidence).
+    assert by_pos[0] == [("c0", 3), ("c0", 4), ("c0", 5), ("c0", 6)]
+    # Positive 2 (score 0.98): <= 0.955, i.e. messages 5, 6, 7, 8.
+    assert by_pos[2] == [("c0", 5), ("c0", 6), ("c0", 7), ("c0", 8)]
+    assert stats.dropped_samples == 0
+    with pytest.raises(ValueError, match="needs the base model"):
+        build_samples({"c0": conv, "c1": other}, [query], labels, spec, seed=0)
+
+
+def test_calibration_classifies_a_hand_built_case():
+    speakers = ["Ann", "Bob"]
+    conv = Conversation(cid="a", speakers=speakers, messages=[
+        Message(mid=i, speaker=speakers[i % 2], text=f"a{i}", topic="x" if i < 4 else "y") for i in range(8)])
+    other = Conversation(cid="b", speakers=speakers, messages=[
+        Message(mid=i, speaker=speakers[i % 2], text=f"b{i}", topic="x") for i in range(4)])
+    labels = {"a": [m.topic for m in conv.messages], "b": [m.topic for m in other.messages]}
+    query = Query(qid="q", cid="a", text="q", target="Ann", kind="single-hop", topic="x", evidence=[0])
+    # Ranked by hand: a1 (hard: topic x, Bob), a2 (target_topic: topic x, Ann), a5 (medium), b0 (easy),
+    # then the rest far below; evidence a0 scores highest but is never a distractor.
+    order = [("a", 0), ("a", 1), ("a", 2), ("a", 5), ("b", 0), ("a", 3), ("a", 4), ("a", 6), ("a", 7),
+             ("b", 1), ("b", 2), ("b", 3)]
+    passages = {ref: _unit([1.0, 0.1 * rank]) for rank, ref in enumerate(order)}
+    ranker = Ranker(passages, {"q": _unit([1.0, 0.0])})
+    counts = distractor_tiers(ranker, {"a": conv, "b": other}, [query], labels, {"a": ["b"]}, top_n=4)
+    assert dict(zip(CLASSES, counts[0])) == {"hard": 1, "medium": 1, "easy": 1, "target_topic": 1}
+    result = proportions(np.array([[1, 1, 1, 1], [3, 0, 0, 1]]), n_boot=200)
+    assert result["all"]["hard"]["share"] == pytest.approx(4 / 8)
+    assert result["tiers"]["hard"]["share"] == pytest.approx(4 / 6)
+    assert result["tiers"]["easy"]["share"] == pytest.approx(1 / 6)
+    assert 0 <= result["tiers"]["hard"]["ci_low"] <= 4 / 6 <= result["tiers"]["hard"]["ci_high"] <= 1
+    assert ratio_string(result["tiers"]) == "67-17-16"  # largest remainder; ties to the harder tier
+
+
+def test_mean_ci_matches_hand_computation():
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    # sd = 1, t(0.975, 2) = 4.302653; half-width = 4.302653 / sqrt(3)
+    assert mean == 2.0 and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    mean, half = mean_ci([0.5, 0.7])
+    assert mean == pytest.approx(0.6) and half == pytest.approx(12.706205 * math.sqrt(0.02) / math.sqrt(2), rel=1e-5)
+    assert mean_ci([0.4]) == (0.4, None)
+
+
+def test_paired_bootstrap():
+    constant = paired_bootstrap(np.full(50, 0.02))
+    assert constant["mean"] == pytest.approx(0.02) and constant["ci_low"] == pytest.approx(0.02)
+    assert constant["p"] == pytest.approx(1e-4)  # never on the other side of zero
+    rng = np.random.default_rng(1)
+    noise = paired_bootstrap(rng.normal(0.0, 0.1, 2000))
+    assert noise["ci_low"] < 0 < noise["ci_high"] and noise["p"] > 0.05
+    shifted = paired_bootstrap(rng.normal(0.05, 0.1, 2000))
+    assert shifted["ci_low"] > 0 and shifted["p"] < 0.01
+    assert shifted["ci_high"] - shifted["ci_low"] == pytest.approx(2 * 1.96 * 0.1 / math.sqrt(2000), rel=0.15)
+
+
+def _cmd(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.mark.slow
+def test_tiny_multirun_aggregates_and_resumes(tmp_path):
+    sweep = ["-m", "+experiment=table4_synthetic", "model=tiny_random", "logger=csv", "data.n_conversations=16",
+             "data.split={train:0.5,val:0.0,test:0.5}", "trainer.max_steps=2", "negatives=hins,no_easy", "seed=1"]
+    first = _cmd(tmp_path, "hins.run", *sweep)
+    root = tmp_path / "outputs" / "multiruns" / "table4_synthetic"
+    jobs = sorted(p for p in root.iterdir() if (p / "DONE.json").is_file())
+    assert [p.name for p in jobs][0].startswith("data.n_conversations=16,") and len(jobs) == 2
+    assert "already finished" not in first.stdout + first.stderr
+
+    agg = _cmd(tmp_path, "hins.aggregate", str(root))
+    table = (root / "aggregate.md").read_text()
+    assert "Full (H+M+E) 30/30/40" in table and "No Easy (H+M) 50/50/0" in table and "Untuned base model" in table
+    result = json.loads((root / "aggregate.json").read_text())
+    assert result["reference"].startswith("Full (H+M+E)")
+    no_easy = next(v for v in result["variants"] if v["label"].startswith("No Easy"))
+    assert no_easy["realised"]["easy"] == 0.0 and no_easy["paired_vs_reference"]["recall@10"]["n"] > 0
+    assert (root / "variants_recall_at_10.png").stat().st_size > 1000
+    assert "Written:" in agg.stdout
+
+    stamps = [(p / "results.json").stat().st_mtime_ns for p in jobs]
+    second = _cmd(tmp_path, "hins.run", *sweep)
+    assert (second.stdout + second.stderr).count("already finished") == 2
+    assert [(p / "results.json").stat().st_mtime_ns for p in jobs] == stamps
+
+
+def test_aggregate_rejects_a_directory_without_jobs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hins.aggregate", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "no finished job" in proc.stderr
