@@ -40,7 +40,7 @@ def test_full_is_the_paper_recipe():
     assert run.negatives.k == 15 and run.negatives.ratios == {"hard": 0.3, "medium": 0.3, "easy": 0.4}
 
 
-@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins", "mined", "calibrated"])
+@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins", "mined", "calibrated_locomo", "calibrated_synthetic"])
 def test_negative_variants_validate(group):
     validate(_compose(f"negatives={group}"))
 

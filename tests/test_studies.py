@@ -51,10 +51,11 @@ def test_sweeps_cover_the_issue():
     table4 = {o for job in _jobs("table4_locomo") for o in job}
     assert {f"negatives={v}" for v in ("just_hard", "no_medium", "no_easy", "hins", "uniform", "mined")} <= table4
     assert {f"seed={s}" for s in (1, 2, 3)} <= table4
-    ratios = {job[0].split("=")[1] for job in _jobs("ratios_locomo")}
-    assert {"30-30-40", "0-100-0", "0-0-100", "0-50-50"} <= ratios and len(ratios) >= 10
-    calibrated = validate(_compose("negatives=calibrated")).negatives.ratios
-    assert "-".join(f"{100 * calibrated[t]:.0f}" for t in ("hard", "medium", "easy")) in ratios
+    for source in ("locomo", "synthetic"):
+        ratios = {job[0].split("=")[1] for job in _jobs(f"ratios_{source}")}
+        assert {"30-30-40", "0-100-0", "0-0-100", "0-50-50"} <= ratios and len(ratios) >= 10
+        calibrated = validate(_compose(f"negatives=calibrated_{source}")).negatives.ratios
+        assert "-".join(f"{100 * calibrated[t]:.0f}" for t in ("hard", "medium", "easy")) in ratios
 
 
 def _unit(v: list[float]) -> np.ndarray:
