@@ -20,9 +20,11 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ class Job:
     seed: int
     ratios: dict[str, float] | None  # effective hard/medium/easy ratios of a hierarchical job
     realised: dict[str, float]  # tier shares of the training negatives actually drawn (data_stats.json)
+    wall_s: float | None  # from the first to the last timestamp of the job's run.log
     # model ("trained" / "untuned") -> (fold, qid) -> {"kind": ..., metric: value}
     rows: dict[str, dict[tuple[Any, str], dict[str, Any]]] = field(default_factory=dict)
 
@@ -129,6 +132,19 @@ def _realised(path: Path) -> dict[str, float]:
     return {t: n / total for t, n in sorted(counts.items())} if total else {}
 
 
+_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]", re.MULTILINE)
+
+
+def _wall_seconds(path: Path) -> float | None:
+    log_file = path / "run.log"
+    stamps = _STAMP.findall(log_file.read_text()) if log_file.is_file() else []
+    if len(stamps) < 2:
+        return None
+    (start, ms0), (end, ms1) = stamps[0], stamps[-1]
+    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return delta.total_seconds() + (int(ms1) - int(ms0)) / 1000
+
+
 def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
     """Every finished job under ``root`` with its per-question rows, the job directories with no results yet,
     and the overrides every job shares (left out of the labels)."""
@@ -157,7 +173,7 @@ def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
         others = [o for o in overrides if o not in common and _key(o) not in _LABELLED]
         if others:
             label += " · " + ",".join(others)
-        jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(path), rows))
+        jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(path), _wall_seconds(path), rows))
     return jobs, unfinished, sorted(o for o in common if _key(o) not in ("seed", "experiment"))
 
 
@@ -310,6 +326,24 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
     fig.savefig(written[-1], dpi=120)
     plt.close(fig)
 
+    paired = [(v["label"], v["paired_vs_reference"].get(metric)) for v in variants]
+    paired = [(label, d) for label, d in paired if d]
+    if paired:
+        fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(paired) + 1.6))
+        ys = np.arange(len(paired))
+        mid = [100 * d["mean"] for _, d in paired]
+        lo = [100 * (d["mean"] - d["ci_low"]) for _, d in paired]
+        hi = [100 * (d["ci_high"] - d["mean"]) for _, d in paired]
+        ax.errorbar(mid, ys, xerr=[lo, hi], fmt="o", capsize=4, color="tab:blue")
+        ax.axvline(0, color="grey", ls="--")
+        ax.set_yticks(ys, [label for label, _ in paired], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{metric}: difference from {result['reference']} (points, 95% paired bootstrap CI)")
+        fig.tight_layout()
+        written.append(out / f"paired_{metric.replace('@', '_at_')}.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+
     points = [v for v in variants if v["ratios"] and all(v["ratios"][t] is not None for t in TIERS)]
     if len(points) >= 3:
         corners = {"hard": (0.0, 0.0), "medium": (1.0, 0.0), "easy": (0.5, math.sqrt(3) / 2)}
@@ -327,16 +361,19 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=z, cmap="viridis", edgecolors="white", s=80, zorder=3)
         fig.colorbar(cs if cs is not None else sc, ax=ax, label=f"{metric} (%)")
         for (x, y), val in zip(xy, z):
-            ax.annotate(f"{val:.1f}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+            ax.annotate(f"{val:.1f}", (x, y), textcoords="offset points", xytext=(8, 3), ha="left", fontsize=8)
         tri_x = [corners[t][0] for t in (*TIERS, TIERS[0])]
         tri_y = [corners[t][1] for t in (*TIERS, TIERS[0])]
         ax.plot(tri_x, tri_y, color="black", lw=1)
         for t, (x, y) in corners.items():
-            ax.annotate(f"100% {t}", (x, y), textcoords="offset points", xytext=(0, -14 if y == 0 else 8),
+            ax.annotate(f"100% {t}", (x, y), textcoords="offset points", xytext=(0, -16 if y == 0 else 12),
                         ha="center", fontsize=9)
+        ax.set_xlim(-0.15, 1.15)
+        ax.set_ylim(-0.1, 0.97)
         ax.set_aspect("equal")
         ax.axis("off")
-        ax.set_title(f"{metric} over the hard/medium/easy simplex (mean over seeds)")
+        ax.set_title(f"{metric} (%) over the hard/medium/easy simplex\n(points: mean over seeds; colour between "
+                     "them interpolated)", pad=14)
         fig.tight_layout()
         written.append(out / f"simplex_{metric.replace('@', '_at_')}.png")
         fig.savefig(written[-1], dpi=120)
@@ -368,7 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result["unfinished_jobs"] = [str(p) for p in unfinished]
     result["common_overrides"] = common
-    table = (f"Overrides shared by every job: {', '.join(common)}\n\n" if common else "") + markdown(result, args.metrics)
+    walls = [j.wall_s for j in jobs if j.wall_s is not None]
+    result["wall_s"] = {"total": sum(walls), "mean_per_job": sum(walls) / len(walls)} if walls else None
+    head = f"Overrides shared by every job: {', '.join(common)}\n\n" if common else ""
+    if walls:
+        head += (f"Wall time: {sum(walls) / 60:.1f} min over {len(walls)} jobs "
+                 f"({sum(walls) / len(walls) / 60:.1f} min per job, from each job's run.log)\n\n")
+    table = head + markdown(result, args.metrics)
     note = f"\n{len(unfinished)} job(s) without results left out: {', '.join(map(str, unfinished))}\n" if unfinished else ""
     (out / "aggregate.md").write_text(f"# {args.multirun_dir.name}: {len(jobs)} jobs\n\n{table}{note}")
     (out / "aggregate.json").write_text(json.dumps(result, indent=2))
