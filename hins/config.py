@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -247,8 +247,114 @@ class LoggerConfig(_Strict):
 
 class TopicsConfig(_Strict):
     model_config = ConfigDict(extra="allow", frozen=True)  # the method's own arguments, checked by instantiation
-    method: Literal["oracle", "session", "kmeans", "agglomerative"]
+    method: Literal["oracle", "session", "kmeans", "agglomerative", "llm"]
     features: Literal["model", "tfidf"] = "model"
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether the model must load for the topics (and keys their artifact): every method but the
+        generator's and the LLM's labels, unless it clusters TF-IDF features."""
+        return self.method not in ("oracle", "llm") and self.features == "model"
+
+
+PROMPTS_DIR = Path(__file__).parent / "synthesis" / "prompts"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class LLMEndpointConfig(_Strict):
+    """An OpenAI-compatible chat endpoint and how hard to drive it. The API key is read from the
+    environment variable named by ``api_key_env``, never from the config."""
+
+    base_url: str = Field(pattern=r"^https?://\S+$")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = Field(default="OPENAI_API_KEY", pattern=_ENV_NAME)
+    concurrency: int = Field(ge=1, le=4096)
+    requests_per_second: float | None = Field(default=None, gt=0)  # None: no rate limit
+    max_retries: int = Field(ge=0)  # transport retries (429, 5xx, timeouts, dropped connections)
+    max_repairs: int = Field(ge=0)  # re-asks with the validation error after an invalid answer
+    timeout_s: float = Field(gt=0)
+    backoff_s: float = Field(gt=0)
+    max_backoff_s: float = Field(gt=0)
+    temperature: float = Field(ge=0, le=2)
+    max_tokens: int = Field(ge=16)
+    json_mode: bool  # response_format=json_object (OpenAI, vLLM, Ollama support it)
+    price_input_per_1k: float = Field(ge=0)  # USD per 1,000 prompt tokens, for the cost estimate
+    price_output_per_1k: float = Field(ge=0)
+    cache_path: str
+    prompts: dict[str, str]
+
+    REQUIRED_PROMPTS: ClassVar[tuple[str, ...]] = ("system", "repair")
+
+    @field_validator("base_url", "model", mode="before")
+    @classmethod
+    def _given(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("required for an LLM step (set it on the command line)")
+        return v
+
+    @field_validator("api_key_env", mode="before")
+    @classmethod
+    def _not_a_key(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower().startswith("sk-"):
+            raise ValueError("looks like an API key: name the environment variable that holds it instead")
+        return v
+
+    @staticmethod
+    def _prompt_file(name: str) -> Path:
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else PROMPTS_DIR / path
+
+    def prompt_path(self, step: str) -> Path:
+        return self._prompt_file(self.prompts[step])
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompt_files(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = [s for s in cls.REQUIRED_PROMPTS if s not in v]
+        if missing:
+            raise ValueError(f"missing file name(s) for step(s) {missing}")
+        absent = {s: str(cls._prompt_file(name)) for s, name in v.items() if not cls._prompt_file(name).is_file()}
+        if absent:
+            raise ValueError(f"no such prompt file(s) {absent}")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff(self) -> "LLMEndpointConfig":
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError(f"max_backoff_s ({self.max_backoff_s}) must be >= backoff_s ({self.backoff_s})")
+        return self
+
+
+class LLMSynthesisConfig(LLMEndpointConfig):
+    """``synthesis=openai``: every LLM step of the paper (events, brief, conversation, topics, queries)."""
+
+    events_per_person: int = Field(ge=4, le=12)  # >= 4 so the four kinds of event fit
+    turns: int = Field(ge=5, le=60)
+    dry_run: bool  # report the calls, tokens and cost the run would need, and spend nothing
+
+    REQUIRED_PROMPTS = ("system", "repair", "events", "brief", "conversation", "topics", "queries")
+
+
+class LLMTopicsConfig(LLMEndpointConfig):
+    """``topics=llm``: the LLM clusters the messages of any source's conversations into labelled topics."""
+
+    k_min: int = Field(ge=1)
+    k_max: int = Field(ge=1)
+
+    REQUIRED_PROMPTS = ("system", "repair", "topics")
+
+    @model_validator(mode="after")
+    def _k_order(self) -> "LLMTopicsConfig":
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) must be <= k_max ({self.k_max})")
+        return self
+
+
+# Groups whose arguments have their own schema, by the _target_ that receives them.
+_TARGET_SCHEMAS: dict[str, type[_Strict]] = {
+    "hins.synthesis.llm.LLMSynthesizer": LLMSynthesisConfig,
+    "hins.synthesis.llm.LLMTopics": LLMTopicsConfig,
+}
 
 
 class RunConfig(_Strict):
@@ -267,15 +373,15 @@ class RunConfig(_Strict):
     topics: TopicsConfig
 
 
-def _format(err: ValidationError) -> str:
+def _format(err: ValidationError, group: str | None = None) -> str:
     lines = []
     for e in err.errors():
         # The data union adds its tag (synthetic / locomo) to the path; users know the key without it.
         loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and e["loc"][0] == "data" and p in DATA_SOURCES)]
-        key = ".".join(str(p) for p in loc)
+        key = ".".join(str(p) for p in ([group] if group else []) + loc)
         got = e.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  {key}: {e['msg']}{shown}")
+        lines.append(f"  {key}: {e['msg'].removeprefix('Value error, ')}{shown}")
     return "invalid config:\n" + "\n".join(lines)
 
 
@@ -295,7 +401,8 @@ def _check_target(cfg: DictConfig, group: str, drop: tuple[str, ...] = (), **kwa
 def validate(cfg: DictConfig) -> RunConfig:
     """Check the whole composed config; raise ConfigError naming each bad key."""
     groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
-    missing = sorted(f"{g}.{key}" for g in groups for key in OmegaConf.missing_keys(cfg[g]))
+    # missing_keys gives full paths from the root.
+    missing = sorted(str(key) for g in groups for key in OmegaConf.missing_keys(cfg[g]))
     if missing:
         raise ConfigError("invalid config: missing value(s) for " + ", ".join(missing) + " (set them on the command line)")
     try:
@@ -307,6 +414,15 @@ def validate(cfg: DictConfig) -> RunConfig:
     if run.data.source == "locomo" and not Path(run.data.path).is_file():
         raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
                           "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
+    for group, drop in (("synthesis", ()), ("topics", ("method", "features"))):
+        node = OmegaConf.to_container(cfg[group], resolve=True)
+        assert isinstance(node, dict)
+        schema = _TARGET_SCHEMAS.get(str(node.pop("_target_", "")))
+        if schema is not None:
+            try:
+                schema.model_validate({k: v for k, v in node.items() if k not in drop})
+            except ValidationError as err:
+                raise ConfigError(_format(err, group)) from None
     _check_target(cfg, "personas", seed=run.seed)
     _check_target(cfg, "synthesis", seed=run.seed)
     _check_target(cfg, "topics", drop=("method", "features"))

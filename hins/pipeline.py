@@ -112,6 +112,17 @@ class Pipeline:
         convs, queries, info = self.store.get_or_build("conversations", key, build, load)
         return key, convs, queries, info
 
+    def synthesis_jobs(self) -> list[tuple[str, Any, Any]]:
+        """(conversation id, P1, P2) for every synthetic conversation."""
+        personas = instantiate(self.cfg.personas, seed=self.run.seed)
+        return [(f"c{i:06d}", *personas.pair(i)) for i in range(self.run.data.n_conversations)]
+
+    def dry_run(self) -> dict[str, Any]:
+        """What the LLM backend would spend on this config (``synthesis.dry_run=true``); nothing is sent."""
+        estimate = instantiate(self.cfg.synthesis, seed=self.run.seed).estimate(self.synthesis_jobs())
+        write_json(self.out / "dry_run.json", estimate)
+        return estimate
+
     def _synthetic_source(self) -> tuple[str, Any]:
         n = self.run.data.n_conversations
         key = config_key("conversations", _plain(self.cfg.personas), _plain(self.cfg.synthesis), n, self.run.seed)
@@ -119,21 +130,23 @@ class Pipeline:
         def build(tmp: Path) -> dict[str, Any]:
             from hins.synthesis.procedural import diversity_report
 
-            personas = instantiate(self.cfg.personas, seed=self.run.seed)
             synth = instantiate(self.cfg.synthesis, seed=self.run.seed)
-            convs, queries = [], []
-            bar, task = _progress("synthesising conversations", n)
-            with bar:
-                for i in range(n):
-                    p1, p2 = personas.pair(i)
-                    conv = synth.conversation(f"c{i:06d}", p1, p2)
-                    convs.append(conv)
-                    queries += synth.queries(conv)
-                    bar.advance(task)
+            info: dict[str, Any] = {}
+            if hasattr(synth, "synthesize"):  # batch backends (LLM) run the conversations concurrently
+                convs, queries, info["synthesis"] = synth.synthesize(self.synthesis_jobs())
+            else:
+                convs, queries = [], []
+                bar, task = _progress("synthesising conversations", n)
+                with bar:
+                    for cid, p1, p2 in self.synthesis_jobs():
+                        conv = synth.conversation(cid, p1, p2)
+                        convs.append(conv)
+                        queries += synth.queries(conv)
+                        bar.advance(task)
             write_jsonl(tmp / "conversations.jsonl", [c.to_dict() for c in convs])
             write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in queries])
-            write_json(tmp / "info.json", {"diversity": diversity_report(convs, queries)})
-            return {"n_conversations": n}
+            write_json(tmp / "info.json", {"diversity": diversity_report(convs, queries), **info})
+            return {"n_conversations": len(convs)}
 
         return key, build
 
@@ -163,20 +176,24 @@ class Pipeline:
     # ---- stage 5: topics ----
     def topics(self, conv_key: str, convs: dict[str, Conversation], embedder: Embedder | None) -> tuple[str, dict[str, list[str]], dict]:
         topics_cfg = _plain(self.cfg.topics)
-        uses_model = topics_cfg["method"] != "oracle" and topics_cfg.get("features", "model") == "model"
+        uses_model = self.run.topics.uses_model
         key = config_key("topics", conv_key, topics_cfg, self.run.model.model_dump() if uses_model else None)
 
         def build(tmp: Path) -> None:
             method = instantiate({k: v for k, v in topics_cfg.items() if k not in ("method", "features")})
             embed = None
-            if topics_cfg["method"] != "oracle":
+            if method.needs_embeddings:
                 embed = tfidf_embed if not uses_model else (lambda texts: embedder.encode(texts, "passage"))  # type: ignore[union-attr]
-            bar, task = _progress(f"topics ({topics_cfg['method']})", len(convs))
-            with bar:
-                result = assign_topics(list(convs.values()), method, embed, lambda k: bar.advance(task, k))
+            if hasattr(method, "assign_all"):  # batch methods (LLM) show their own progress
+                result = assign_topics(list(convs.values()), method, embed)
+            else:
+                bar, task = _progress(f"topics ({topics_cfg['method']})", len(convs))
+                with bar:
+                    result = assign_topics(list(convs.values()), method, embed, lambda k: bar.advance(task, k))
             write_json(tmp / "labels.json", result.labels)
             write_json(tmp / "stats.json", {"method": topics_cfg["method"], "ari_vs_ground_truth": result.ari,
-                                            "mean_topics_per_conversation": result.mean_topics})
+                                            "mean_topics_per_conversation": result.mean_topics,
+                                            **result.method_stats})
 
         def load(path: Path) -> tuple[dict[str, list[str]], dict]:
             return json.loads((path / "labels.json").read_text()), json.loads((path / "stats.json").read_text())
@@ -314,7 +331,13 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     other folds; the report pools the per-question results of all folds (each question is evaluated
     exactly once) and gives the spread of the fold means.
     """
-    needs_model = run.stop_after != "data" or (run.topics.method != "oracle" and run.topics.features == "model")
+    if run.data.source == "synthetic" and cfg.synthesis.get("dry_run"):
+        estimate = Pipeline(cfg, run, output_dir).dry_run()
+        print(f"Dry run (nothing sent): {estimate['total_calls']:,} calls, ~{estimate['total_input_tokens']:,} input "
+              f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "
+              f"per step in {Path(output_dir) / 'dry_run.json'}")
+        return {"name": run.name, "dry_run": estimate, "results": None}
+    needs_model = run.stop_after != "data" or run.topics.uses_model
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
     out = Path(output_dir)

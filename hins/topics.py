@@ -1,14 +1,16 @@
 """Topic clustering per conversation (HiNS §3.4, Eq. 12): a topic label for every message.
 
 ``oracle`` takes the generator's own labels; ``kmeans`` and ``agglomerative`` cluster message
-embeddings (scikit-learn), choosing K per conversation by silhouette. Clustering methods are scored
-against the ground truth by the adjusted Rand index when it exists.
+embeddings (scikit-learn), choosing K per conversation by silhouette; ``llm`` (hins.synthesis.llm.LLMTopics)
+asks an LLM, for all conversations at once (``assign_all``). Clustering methods are scored against the
+ground truth by the adjusted Rand index when it exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
@@ -25,6 +27,7 @@ class TopicResult:
     labels: dict[str, list[str]]  # cid -> label per message id
     ari: float | None  # mean adjusted Rand index against ground truth, when every message has one
     mean_topics: float
+    method_stats: dict = field(default_factory=dict)  # what the method reports of itself (LLM usage, fallbacks)
 
 
 def speaker_topic_sets(conv: Conversation, labels: Sequence[str]) -> dict[str, dict[str, list[int]]]:
@@ -94,28 +97,34 @@ def tfidf_embed(texts: list[str]) -> np.ndarray:
 
 def assign_topics(
     conversations: Sequence[Conversation],
-    method: OracleTopics | _SilhouetteClustering,
+    method: Any,
     embed: Embed | None,
     progress: Callable[[int], None] | None = None,
 ) -> TopicResult:
+    """Labels from ``method.assign`` per conversation, or from ``method.assign_all`` where it batches."""
     labels: dict[str, list[str]] = {}
+    if hasattr(method, "assign_all"):
+        labels = method.assign_all(conversations, progress)
+    else:
+        for conv in conversations:
+            vectors = None
+            if method.needs_embeddings:
+                assert embed is not None, "a clustering method needs an embedder"
+                vectors = embed([m.text for m in conv.messages])
+            labels[conv.cid] = method.assign(conv, vectors)
+            if progress:
+                progress(1)
     aris: list[float] = []
     for conv in conversations:
-        vectors = None
-        if method.needs_embeddings:
-            assert embed is not None, "a clustering method needs an embedder"
-            vectors = embed([m.text for m in conv.messages])
-        labels[conv.cid] = method.assign(conv, vectors)
         truth = [m.topic for m in conv.messages]
         if all(t is not None for t in truth):
             aris.append(adjusted_rand_score(truth, labels[conv.cid]))
-        if progress:
-            progress(1)
     n_topics = [len(set(v)) for v in labels.values()]
     return TopicResult(
         labels=labels,
         ari=float(np.mean(aris)) if len(aris) == len(conversations) and aris else None,
         mean_topics=float(np.mean(n_topics)) if n_topics else 0.0,
+        method_stats=getattr(method, "last_stats", {}),
     )
 
 

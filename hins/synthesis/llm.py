@@ -1,0 +1,317 @@
+"""LLM synthesis backend (``synthesis=openai``) and LLM topic clustering (``topics=llm``).
+
+Every LLM step of the paper (paper-facts §1.3-1.7) is a prompt file (hins/synthesis/prompts/, named in the
+config) rendered with the step's inputs as JSON, and an answer schema (hins/synthesis/schemas.py). An answer
+that breaks the schema is asked again with the problems listed, up to ``max_repairs`` times, then dropped and
+counted: a conversation is kept only when all of its steps produced valid answers, so nothing invalid reaches
+the dataset. Conversations run concurrently on one event loop, throttled by the client (llm_client.py).
+
+Per conversation: events and brief of each person → conversation (A/B turns, in event order) → topic clusters
+(per-speaker message ids; they become the messages' topic labels) → 2+2+2 queries with evidence ids.
+The last two steps also serve conversations of other sources: ``LLMSynthesizer.annotate`` (topics and
+queries) and ``LLMTopics`` (``topics=llm``, topics only, with any data source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from string import Template
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hins.config import LLMEndpointConfig, LLMSynthesisConfig, LLMTopicsConfig
+from hins.records import Conversation, Event, Message, Persona, Query
+from hins.synthesis.llm_client import LLMClient, Usage, cost_usd
+from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
+from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
+                                    TopicsAnswer, parse)
+
+A = TypeVar("A", bound=BaseModel)
+Job = tuple[str, Persona, Persona]  # conversation id, P1, P2
+QUERIES_PER_KIND = 2
+TOPIC_RANGE = (2, 8)
+_TOKENS_PER_WORD = 1.4  # English prose in GPT-style tokenizers, JSON punctuation included; for estimates only
+
+
+def speaker_names(p1: Persona, p2: Persona) -> list[str]:
+    """First names where they differ (how people address each other), else full names."""
+    if p1.name == p2.name:
+        raise ValueError(f"both personas are named {p1.name!r}; a conversation needs two distinct speakers")
+    f1, f2 = p1.name.split()[0], p2.name.split()[0]
+    return [f1, f2] if f1 != f2 else [p1.name, p2.name]
+
+
+def _persona_input(p: Persona) -> dict[str, Any]:
+    return {"name": p.name, "sex": p.sex, "age": p.age, "marital_status": p.marital_status,
+            "education": f"{p.education_level}" + (f", {p.education_field}" if p.education_field != "none" else ""),
+            "location": ", ".join(x for x in (p.city, p.state, p.country) if x), "personality": p.traits}
+
+
+def _lines(conv: Conversation) -> list[str]:
+    return [f"[{m.mid}] {m.speaker}: {m.text}" for m in conv.messages]
+
+
+class _Steps:
+    """The prompts, the answer schemas and the repair loop, over one client; counts what was dropped."""
+
+    def __init__(self, settings: LLMEndpointConfig):
+        self.settings = settings
+        self.templates = {step: Template(settings.prompt_path(step).read_text()) for step in settings.prompts}
+        self.invalid: Counter[str] = Counter()  # answers that broke the schema, per step
+        self.repaired: Counter[str] = Counter()  # steps that needed a re-ask and then passed
+        self.dropped: Counter[str] = Counter()  # steps given up after max_repairs
+        self.client: LLMClient | None = None
+
+    def render(self, step: str, inputs: dict[str, Any], **fields: Any) -> str:
+        return self.templates[step].substitute(input=json.dumps(inputs, indent=1, ensure_ascii=False), **fields)
+
+    async def ask(self, step: str, schema: type[A], prompt: str, context: dict[str, Any], salt: str = "") -> A | None:
+        assert self.client is not None
+        messages = [{"role": "system", "content": self.templates["system"].substitute()},
+                    {"role": "user", "content": prompt}]
+        for attempt in range(self.settings.max_repairs + 1):
+            answer = await self.client.complete(step, messages, salt)
+            try:
+                parsed = parse(schema, answer.text, **context)
+            except InvalidAnswer as err:
+                self.invalid[step] += 1
+                messages = [*messages, {"role": "assistant", "content": answer.text},
+                            {"role": "user", "content": self.templates["repair"].substitute(error=str(err))}]
+                continue
+            if attempt:
+                self.repaired[step] += 1
+            return parsed
+        self.dropped[step] += 1
+        return None
+
+    async def cluster(self, conv: Conversation, k: tuple[int, int]) -> list[str] | None:
+        """The topic label of every message (paper Eq. 12), or None when the answers stayed invalid."""
+        a, b = conv.speakers[:2]
+        prompt = self.render("topics", {"speakers": [a, b], "messages": _lines(conv)}, k_min=k[0], k_max=k[1],
+                             speaker_a=a, speaker_b=b)
+        context = {"speakers": [m.speaker for m in conv.messages], "k_min": k[0], "k_max": k[1]}
+        answer = await self.ask("topics", TopicsAnswer, prompt, context)
+        return answer.labels(len(conv.messages)) if answer else None
+
+    def stats(self, usage: Usage) -> dict[str, Any]:
+        return {"model": self.settings.model, "invalid_answers": dict(self.invalid),
+                "repaired": dict(self.repaired), "dropped_steps": dict(self.dropped), "usage": usage.to_dict()}
+
+
+def _run_all(steps: _Steps, desc: str, items: Sequence[Any], work: Callable[[Any], Any]) -> tuple[list[Any], Usage]:
+    """``work(item)`` for every item concurrently (the client throttles), with a progress bar showing tokens
+    and cost. Returns the results in item order and the usage."""
+
+    async def main() -> tuple[list[Any], Usage]:
+        async with LLMClient(steps.settings) as client:
+            steps.client = client
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("{task.fields[usage]}"))
+            with Progress(*columns) as bar:
+                task = bar.add_task(desc, total=len(items), usage="")
+
+                async def one(item: Any) -> Any:
+                    result = await work(item)
+                    bar.update(task, advance=1, usage=client.usage.line())
+                    return result
+
+                futures = [asyncio.ensure_future(one(item)) for item in items]
+                try:
+                    return list(await asyncio.gather(*futures)), client.usage
+                finally:  # after a fatal error the others stop; their finished calls are cached already
+                    for f in futures:
+                        f.cancel()
+
+    return asyncio.run(main())
+
+
+class LLMSynthesizer:
+    """The paper's LLM data construction; same role as ProceduralSynthesizer, in batches (``synthesize``)."""
+
+    def __init__(self, seed: int, **settings: Any):
+        self.seed = seed
+        self.settings = LLMSynthesisConfig.model_validate(settings)
+        self.dry_run = self.settings.dry_run
+        self.steps = _Steps(self.settings)
+
+    # ---- the steps: prompt inputs, answer context ----
+    def _events_prompt(self, p: Persona) -> str:
+        return self.steps.render("events", {"person": _persona_input(p)}, n_events=self.settings.events_per_person,
+                                 first_name=p.name.split()[0])
+
+    def _brief_prompt(self, p: Persona) -> str:
+        return self.steps.render("brief", {"person": _persona_input(p)})
+
+    async def _events(self, p: Persona) -> list[Event] | None:
+        context = {"name": p.name, "n_events": self.settings.events_per_person}
+        answer = await self.steps.ask("events", EventsAnswer, self._events_prompt(p), context)
+        if answer is None:
+            return None
+        return [Event(person=p.name, text=e.text.strip(), category=e.category, theme=e.theme.strip(), order=i)
+                for i, e in enumerate(answer.events)]
+
+    async def _brief(self, p: Persona) -> str | None:
+        answer = await self.steps.ask("brief", BriefAnswer, self._brief_prompt(p), {})
+        return answer.brief.strip() if answer else None
+
+    def _conversation_prompt(self, names: list[str], briefs: Sequence[str], events: Sequence[Sequence[str]]) -> str:
+        people = {label: {"name": name, "brief": brief,
+                          "events": {f"{label}{i + 1}": text for i, text in enumerate(evs)}}
+                  for label, name, brief, evs in zip("AB", names, briefs, events)}
+        return self.steps.render("conversation", people, n_messages=2 * self.settings.turns, turns=self.settings.turns)
+
+    def _queries_prompt(self, conv: Conversation, topics: Sequence[str]) -> str:
+        a, b = conv.speakers
+        briefs = conv.briefs or ["", ""]  # other sources may have none: the names and the dialogue remain
+        inputs = {"people": {a: briefs[0], b: briefs[1]}, "topics": list(topics), "messages": _lines(conv)}
+        lo, hi = EVIDENCE_RANGE
+        return self.steps.render("queries", inputs, n_queries=3 * QUERIES_PER_KIND, speaker_a=a, speaker_b=b,
+                                 evidence_min=lo, evidence_max=hi)
+
+    async def _dialogue(self, job: Job) -> tuple[Conversation, list[Query]] | None:
+        cid, p1, p2 = job
+        names = speaker_names(p1, p2)
+        e1, e2, b1, b2 = await asyncio.gather(self._events(p1), self._events(p2), self._brief(p1), self._brief(p2))
+        if e1 is None or e2 is None or b1 is None or b2 is None:
+            return None
+        events = [[e.text for e in e1], [e.text for e in e2]]
+        turns = await self.steps.ask(
+            "conversation", ConversationAnswer, self._conversation_prompt(names, [b1, b2], events),
+            {"n_messages": 2 * self.settings.turns,
+             "events": [f"{label}{i + 1}" for label, evs in zip("AB", events) for i in range(len(evs))]},
+            salt=f"{self.seed}:{cid}")  # the same two people in another conversation or run: another dialogue
+        if turns is None:
+            return None
+        conv = Conversation(cid=cid, speakers=names, personas=[p1, p2], briefs=[b1, b2], events=e1 + e2,
+                            messages=[Message(mid=i, speaker=names["AB".index(t.speaker)], text=t.text.strip())
+                                      for i, t in enumerate(turns.messages)])
+        return await self._annotate(conv)
+
+    async def _annotate(self, conv: Conversation) -> tuple[Conversation, list[Query]] | None:
+        """The LLM's topic clusters as the messages' labels, then 2+2+2 queries over them."""
+        if len(conv.speakers) != 2:
+            raise ValueError(f"conversation {conv.cid}: LLM queries need two speakers, it has {conv.speakers}")
+        labels = await self.steps.cluster(conv, TOPIC_RANGE)
+        if labels is None:
+            return None
+        conv = replace(conv, messages=[replace(m, topic=label) for m, label in zip(conv.messages, labels)])
+        names, speakers = conv.speakers, [m.speaker for m in conv.messages]
+        topics = list(dict.fromkeys(labels))
+        answer = await self.steps.ask(
+            "queries", QueriesAnswer, self._queries_prompt(conv, topics),
+            {"speakers": speakers, "names": names, "topics": topics, "per_kind": QUERIES_PER_KIND,
+             "evidence": EVIDENCE_RANGE})
+        if answer is None:
+            return None
+        queries = []
+        for i, q in enumerate(answer.queries):
+            evidence = sorted(set(q.evidence))
+            target = q.target
+            if q.about == "both":  # DESIGN: a shared query's target is the speaker with most evidence messages
+                said = Counter(speakers[m] for m in evidence)
+                target = max(names, key=lambda n: (said[n], n == q.target))
+            kind = {names[0]: "p1", names[1]: "p2"}.get(q.about, "shared")
+            queries.append(Query(qid=f"{conv.cid}-q{i}", cid=conv.cid, text=q.text.strip(), target=target, kind=kind,
+                                 topic=q.topic, evidence=evidence))
+        return conv, queries
+
+    def _batch(self, desc: str, items: Sequence[Any], work: Callable[[Any], Any]
+               ) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
+        results, usage = _run_all(self.steps, f"{desc} ({self.settings.model})", items, work)
+        kept = [r for r in results if r is not None]
+        stats = {"requested_conversations": len(items), "conversations": len(kept),
+                 "dropped_conversations": len(items) - len(kept), **self.steps.stats(usage)}
+        return [c for c, _ in kept], [q for _, qs in kept for q in qs], stats
+
+    def synthesize(self, jobs: Sequence[Job]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
+        """All conversations concurrently; those with an invalid step are dropped and counted in the stats."""
+        return self._batch("LLM synthesis", jobs, self._dialogue)
+
+    def annotate(self, conversations: Sequence[Conversation]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
+        """LLM topic labels and queries for conversations of another source (procedural, LoCoMo-format): copies
+        of the conversations with the LLM's topic on every message, and their queries; dropped ones counted."""
+        return self._batch("LLM topics and queries", conversations, self._annotate)
+
+    def estimate(self, jobs: Sequence[Job]) -> dict[str, Any]:
+        """Calls, tokens and cost the jobs would need without repairs, spending nothing. Event and brief
+        prompts are the real ones; later prompts hold answers not written yet, sized by the rules' midpoints."""
+        s = self.settings
+        n_msg, n_ev = 2 * s.turns, s.events_per_person
+        dialogue = n_msg * (_mid(MESSAGE_WORDS) + 4)  # words of a conversation with ids, speakers and JSON
+        out_words = {"events": n_ev * (_mid(EVENT_WORDS) + 6), "brief": _mid(BRIEF_WORDS) + 2,
+                     "conversation": dialogue, "topics": TOPIC_RANGE[1] * 6 + n_msg * 1.5,
+                     "queries": 3 * QUERIES_PER_KIND * (14 + _mid(EVIDENCE_RANGE))}
+        system = _words(self.steps.templates["system"].template)
+        calls: Counter[str] = Counter()
+        words_in: Counter[str] = Counter()
+
+        def count(step: str, words: float) -> None:
+            calls[step] += 1
+            words_in[step] += system + words
+
+        people: set[str] = set()
+        event = " ".join(["word"] * int(_mid(EVENT_WORDS)))
+        brief = " ".join(["word"] * int(_mid(BRIEF_WORDS)))
+        for _, p1, p2 in jobs:
+            for p in (p1, p2):
+                if p.pid not in people:  # a person's events and brief are asked once (then cached)
+                    people.add(p.pid)
+                    count("events", _words(self._events_prompt(p)))
+                    count("brief", _words(self._brief_prompt(p)))
+            placeholders = self._conversation_prompt(speaker_names(p1, p2), [brief] * 2, [[event] * n_ev] * 2)
+            count("conversation", _words(placeholders))
+            count("topics", _words(self.steps.templates["topics"].template) + dialogue)
+            count("queries", _words(self.steps.templates["queries"].template) + dialogue + 2 * _mid(BRIEF_WORDS))
+        tokens_in = {step: _tokens(w) for step, w in words_in.items()}
+        tokens_out = {step: _tokens(out_words[step]) * n for step, n in calls.items()}
+        total_in, total_out = sum(tokens_in.values()), sum(tokens_out.values())
+        return {"model": s.model, "conversations": len(jobs), "calls": dict(calls), "total_calls": sum(calls.values()),
+                "input_tokens": tokens_in, "output_tokens": tokens_out,
+                "total_input_tokens": total_in, "total_output_tokens": total_out,
+                "cost_usd": round(cost_usd(s, total_in, total_out), 4),
+                "note": f"estimate without repairs or cache hits, at {_TOKENS_PER_WORD} tokens per word"}
+
+
+def _mid(bounds: tuple[int, int]) -> float:
+    return sum(bounds) / 2
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _tokens(words: float) -> int:
+    return math.ceil(words * _TOKENS_PER_WORD)
+
+
+class LLMTopics:
+    """``topics=llm``: the LLM clusters every conversation of any source (paper Eq. 12), concurrently.
+    A conversation whose answers stay invalid keeps one topic per session (one in all for a single session)
+    and is counted, so the labels never come from an invalid answer."""
+
+    needs_embeddings = False
+
+    def __init__(self, **settings: Any):
+        self.settings = LLMTopicsConfig.model_validate(settings)
+        self.steps = _Steps(self.settings)
+        self.last_stats: dict[str, Any] = {}
+
+    def assign_all(self, conversations: Sequence[Conversation],
+                   progress: Callable[[int], None] | None = None) -> dict[str, list[str]]:
+        k = (self.settings.k_min, self.settings.k_max)
+        results, usage = _run_all(self.steps, f"LLM topics ({self.settings.model})", conversations,
+                                  lambda conv: self.steps.cluster(conv, k))
+        labels = {}
+        for conv, got in zip(conversations, results):
+            labels[conv.cid] = got if got is not None else [m.session or "all" for m in conv.messages]
+            if progress:
+                progress(1)
+        self.last_stats = {"fallback_conversations": sum(r is None for r in results), **self.steps.stats(usage)}
+        return labels

@@ -1,0 +1,291 @@
+"""Async client for OpenAI-compatible chat endpoints, built to run ~10^5 calls unattended.
+
+- At most ``concurrency`` requests in flight and at most ``requests_per_second`` started per second.
+- Transient failures (429, 408/409, 5xx, timeouts, dropped connections) are retried with exponential backoff
+  and jitter, or after the server's Retry-After; the openai package's own retries are off so that ours are
+  the only ones. After ``max_retries`` the run stops (``LLMUnavailable``): finished calls are cached, so a
+  rerun resumes. A refused key or unknown model stops it at once (``LLMFatal``).
+- Every finished call is appended to a JSONL cache (write, flush, fsync) keyed by the request (messages,
+  model, sampling settings, a caller salt); a rerun replays cached calls instead of sending them. A line torn
+  by a kill is cut off on the next start.
+- Token usage and the estimated cost are accumulated in ``Usage``.
+The API key is read from the environment at the first request and kept only inside the openai client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from hins.config import LLMEndpointConfig
+
+log = logging.getLogger(__name__)
+# The HTTP transports log every request at INFO: 10^5 lines in a run's log. Their warnings still show.
+for _name in ("httpx", "httpx2"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+_TRANSIENT_STATUS = (408, 409, 429)
+_MAX_RETRY_AFTER_S = 900.0  # a longer Retry-After is treated as this, so a run never sleeps for hours
+
+
+class LLMFatal(RuntimeError):
+    """The endpoint refuses the request for good (bad key, unknown model): retrying cannot help."""
+
+
+class LLMUnavailable(RuntimeError):
+    """Transient failures outlasted ``max_retries``; rerun to resume from the cache."""
+
+
+@dataclass
+class Usage:
+    calls: int = 0  # answered by the endpoint in this run
+    cached: int = 0  # replayed from the cache
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cached_output_tokens: int = 0
+    cost_usd: float = 0.0
+    retries: Counter = field(default_factory=Counter)  # reason -> count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cost_usd": round(self.cost_usd, 6), "retries": dict(self.retries)}
+
+    def line(self) -> str:
+        return (f"{self.input_tokens:,} in / {self.output_tokens:,} out tok · ${self.cost_usd:.4f} · "
+                f"{self.calls} calls, {self.cached} cached, {sum(self.retries.values())} retries")
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+class CallCache:
+    """Finished calls, one JSON line each, appended durably; the file is opened once per run.
+
+    Appends are group-committed: lines that arrive while an fsync runs (in a thread, off the event loop)
+    go out together in the next write + fsync, and each caller resumes only once its line is on disk.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.entries: dict[str, Answer] = {}
+        self._file: Any = None
+        self._pending: list[tuple[bytes, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            data = self.path.read_bytes()
+            end = data.rfind(b"\n") + 1  # what follows the last newline is a record a kill cut short
+            for n, line in enumerate(data[:end].splitlines(), start=1):
+                try:
+                    rec = json.loads(line)
+                    self.entries[rec["key"]] = Answer(rec["text"], rec["input_tokens"], rec["output_tokens"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("LLM call cache %s: line %d is not a record; ignored", self.path, n)
+            if end < len(data):
+                log.warning("LLM call cache %s: cutting off %d bytes of an unfinished record", self.path,
+                            len(data) - end)
+                with self.path.open("r+b") as f:
+                    f.truncate(end)
+        self._file = self.path.open("ab")
+
+    async def close(self) -> None:
+        """Close once the lines being written are on disk (a run stopping on an error keeps them too)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    async def add(self, key: str, step: str, model: str, answer: Answer) -> None:
+        rec = {"key": key, "step": step, "model": model, **asdict(answer)}
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(((json.dumps(rec, ensure_ascii=False) + "\n").encode(), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._drain())
+        await done
+        self.entries[key] = answer
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._append, b"".join(line for line, _ in batch))
+            except OSError as err:
+                for _, done in batch:
+                    done.set_exception(err)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
+
+    def _append(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+
+def cost_usd(settings: LLMEndpointConfig, input_tokens: int, output_tokens: int) -> float:
+    return input_tokens / 1000 * settings.price_input_per_1k + output_tokens / 1000 * settings.price_output_per_1k
+
+
+def request_key(settings: LLMEndpointConfig, messages: list[dict[str, str]], salt: str) -> str:
+    """What makes an answer reusable: the prompt and inputs, the model and the sampling settings."""
+    parts = [messages, settings.model, settings.temperature, settings.max_tokens, settings.json_mode, salt]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _retry_after(err: openai.APIStatusError) -> float | None:
+    """Seconds the server asks us to wait: ``retry-after-ms``, or ``retry-after`` as seconds or an HTTP date."""
+    headers = err.response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return when.timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+def _http_client() -> Any:
+    """openai's aiohttp transport where the ``aiohttp`` extra is installed, else its httpx default (None).
+    Its connection pool (100 kept alive) is wider than the concurrency it is used at."""
+    try:
+        return openai.DefaultAioHttpClient()
+    except (AttributeError, RuntimeError):  # an openai without it, or without aiohttp
+        return None
+
+
+class _RateLimiter:
+    """Start times spaced 1/rate apart (no burst); a no-op without a rate."""
+
+    def __init__(self, per_second: float | None):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.next = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self.next)
+        self.next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class LLMClient:
+    """Use inside one event loop: ``async with LLMClient(settings) as c: await c.complete(...)``."""
+
+    def __init__(self, settings: LLMEndpointConfig):
+        self.settings = settings
+        self.cache = CallCache(settings.cache_path)
+        self.usage = Usage()
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._sem = asyncio.Semaphore(settings.concurrency)
+        self._limiter = _RateLimiter(settings.requests_per_second)
+        self._secret = os.environ.get(settings.api_key_env or "", "")
+        # Local servers (vLLM, Ollama) take any key; the openai package insists on one. Its aiohttp transport
+        # sustains ~2x the requests per second of the default httpx one on a small CPU (benchmarks/README.md).
+        self._api = openai.AsyncOpenAI(base_url=settings.base_url, api_key=self._secret or "none", max_retries=0,
+                                       timeout=settings.timeout_s, http_client=_http_client())
+
+    async def __aenter__(self) -> "LLMClient":
+        self.cache.open()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.cache.close()
+        await self._api.close()
+        log.info("LLM usage: %s", self.usage.line())
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "<redacted>") if self._secret else text
+
+    async def complete(self, step: str, messages: list[dict[str, str]], salt: str = "") -> Answer:
+        """The answer to ``messages``: from the cache, from an identical request already in flight, or sent."""
+        key = request_key(self.settings, messages, salt)
+        hit = self.cache.entries.get(key)
+        if hit is not None:
+            self.usage.cached += 1
+            self.usage.cached_input_tokens += hit.input_tokens
+            self.usage.cached_output_tokens += hit.output_tokens
+            return hit
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        task = asyncio.ensure_future(self._send(step, messages, key))
+        self._inflight[key] = task
+        try:
+            return await task
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _send(self, step: str, messages: list[dict[str, str]], key: str) -> Answer:
+        s = self.settings
+        extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if s.json_mode else {}
+        # The headers tell a server or proxy log which call is which (the tests' server counts repeats by them).
+        headers = {"X-Hins-Cache-Key": key, "X-Hins-Step": step}
+        answer = None
+        for attempt in range(s.max_retries + 1):
+            async with self._sem:
+                await self._limiter.wait()
+                try:
+                    resp = await self._api.chat.completions.create(
+                        model=s.model, messages=messages, temperature=s.temperature,  # type: ignore[arg-type]
+                        max_tokens=s.max_tokens, extra_headers=headers, **extra)
+                except openai.APIStatusError as err:
+                    status = err.status_code
+                    if status not in _TRANSIENT_STATUS and status < 500:
+                        raise LLMFatal(f"{s.base_url} answered HTTP {status} to a {step} request: "
+                                       f"{self._scrub(str(err))[:500]} (check the model, base_url, the key in "
+                                       f"${s.api_key_env}, or json_mode=false for a server without JSON mode)"
+                                       ) from None
+                    reason, wait = f"http {status}", _retry_after(err)
+                except openai.APITimeoutError:
+                    reason, wait = "timeout", None
+                except openai.APIConnectionError:
+                    reason, wait = "connection", None
+                else:
+                    answer = Answer(resp.choices[0].message.content or "",
+                                    resp.usage.prompt_tokens if resp.usage else 0,
+                                    resp.usage.completion_tokens if resp.usage else 0)
+            if answer is not None:  # written outside the semaphore: the slot serves the next request meanwhile
+                self._account(answer)
+                await self.cache.add(key, step, s.model, answer)
+                return answer
+            self.usage.retries[reason] += 1
+            if attempt == s.max_retries:
+                break
+            # Waits happen outside the semaphore, so the other requests keep the endpoint busy.
+            backoff = min(s.max_backoff_s, s.backoff_s * 2 ** attempt) * random.uniform(0.5, 1.0)
+            await asyncio.sleep(min(max(wait, 0.0), _MAX_RETRY_AFTER_S) if wait is not None else backoff)
+        raise LLMUnavailable(f"{step} request to {s.base_url} failed {s.max_retries + 1} times (last: {reason}); "
+                             f"finished calls are cached in {self.cache.path}: rerun to resume")
+
+    def _account(self, answer: Answer) -> None:
+        u = self.usage
+        u.calls += 1
+        u.input_tokens += answer.input_tokens
+        u.output_tokens += answer.output_tokens
+        u.cost_usd += cost_usd(self.settings, answer.input_tokens, answer.output_tokens)

@@ -1,0 +1,244 @@
+"""What each LLM step must answer (paper-facts §1.3-1.7, §4), as pydantic models.
+
+An answer is parsed with ``parse(schema, text, **context)``; the context carries what the rules depend on
+(the person's name, the number of messages, who said which message, the evidence range). Every rule a
+model's answer breaks is listed in one error, which is fed back to the model when it is asked again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+
+from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, MESSAGE_WORDS
+
+S = TypeVar("S", bound=BaseModel)
+CATEGORIES = ("routine", "social", "hobby", "mundane")
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+class InvalidAnswer(ValueError):
+    """An answer that breaks the step's rules; ``str()`` is the feedback given to the model."""
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def _check(problems: list[str]) -> None:
+    if problems:
+        raise ValueError("; ".join(problems[:12]) + (f"; and {len(problems) - 12} more" if len(problems) > 12 else ""))
+
+
+def _word_range(problems: list[str], where: str, text: str, bounds: tuple[int, int]) -> None:
+    n = words(text)
+    if not bounds[0] <= n <= bounds[1]:
+        problems.append(f"{where} has {n} words, expected {bounds[0]}-{bounds[1]}")
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # extra keys a model adds are harmless
+
+
+class EventItem(_Answer):
+    text: str
+    category: Literal["routine", "social", "hobby", "mundane"]
+    theme: str = Field(min_length=1, max_length=80)
+
+
+class EventsAnswer(_Answer):
+    """Context: ``name`` (the person's full name), ``n_events``."""
+
+    events: list[EventItem]
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> "EventsAnswer":
+        ctx = info.context
+        first = ctx["name"].split()[0]
+        problems = []
+        if len(self.events) != ctx["n_events"]:
+            problems.append(f"expected exactly {ctx['n_events']} events, got {len(self.events)}")
+        for i, e in enumerate(self.events):
+            _word_range(problems, f"events[{i}]", e.text, EVENT_WORDS)
+            if not re.search(rf"\b{re.escape(first)}\b", e.text):
+                problems.append(f"events[{i}] does not name {first} (use the name, not a pronoun)")
+        missing = [c for c in CATEGORIES if c not in {e.category for e in self.events}]
+        if missing:
+            problems.append(f"every kind of event must appear at least once; missing {missing}")
+        _check(problems)
+        return self
+
+
+class BriefAnswer(_Answer):
+    brief: str
+
+    @model_validator(mode="after")
+    def _rules(self) -> "BriefAnswer":
+        problems: list[str] = []
+        _word_range(problems, "the brief", self.brief, BRIEF_WORDS)
+        _check(problems)
+        return self
+
+
+class Turn(_Answer):
+    speaker: Literal["A", "B"]
+    text: str
+    event: str | None = None
+
+
+class ConversationAnswer(_Answer):
+    """Context: ``n_messages``, ``events`` (the valid event ids, each person's in time order: A1.., B1..)."""
+
+    messages: list[Turn]
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> "ConversationAnswer":
+        ctx = info.context
+        problems = []
+        if len(self.messages) != ctx["n_messages"]:
+            problems.append(f"expected exactly {ctx['n_messages']} messages, got {len(self.messages)}")
+        order = {eid: i for i, eid in enumerate(ctx["events"])}
+        latest: dict[str, int] = {}  # person -> place of the latest event first mentioned
+        seen: set[str] = set()
+        for i, m in enumerate(self.messages):
+            expected = "AB"[i % 2]
+            if m.speaker != expected:
+                problems.append(f"messages[{i}] is by {m.speaker}, expected {expected} (strict alternation, A first)")
+            _word_range(problems, f"messages[{i}]", m.text, MESSAGE_WORDS)
+            if m.event is None or m.event in seen:
+                continue
+            if m.event not in order:
+                problems.append(f"messages[{i}] refers to unknown event {m.event!r}")
+                continue
+            seen.add(m.event)
+            person = m.event[0]
+            if order[m.event] < latest.get(person, -1):
+                problems.append(f"messages[{i}] brings up {m.event} after a later event of {person}: "
+                                "mention each person's events in time order")
+            latest[person] = max(latest.get(person, -1), order[m.event])
+        _check(problems)
+        return self
+
+
+class Topic(_Answer):
+    label: str = Field(min_length=1, max_length=80)
+    messages: dict[str, list[int]]
+
+
+class TopicsAnswer(_Answer):
+    """Context: ``speakers`` (the speaker of each message id), ``k_min``, ``k_max``."""
+
+    topics: list[Topic]
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> "TopicsAnswer":
+        ctx = info.context
+        speakers: list[str] = ctx["speakers"]
+        names = sorted(set(speakers))
+        problems = []
+        if not ctx["k_min"] <= len(self.topics) <= ctx["k_max"]:
+            problems.append(f"expected {ctx['k_min']}-{ctx['k_max']} topics, got {len(self.topics)}")
+        labels = Counter(t.label.strip().lower() for t in self.topics)
+        if any(n > 1 for n in labels.values()):
+            problems.append(f"topic labels repeat: {sorted(k for k, n in labels.items() if n > 1)}")
+        count: Counter[int] = Counter()
+        for t in self.topics:
+            for who, ids in t.messages.items():
+                if who not in names:
+                    problems.append(f"topic {t.label!r}: unknown speaker {who!r}, the speakers are {names}")
+                    continue
+                for mid in ids:
+                    if not 0 <= mid < len(speakers):
+                        problems.append(f"topic {t.label!r}: message id {mid} out of range 0-{len(speakers) - 1}")
+                    elif speakers[mid] != who:
+                        problems.append(f"topic {t.label!r}: message {mid} is {speakers[mid]}'s, listed under {who}")
+                    count[mid] += 1
+        missing = [i for i in range(len(speakers)) if count[i] == 0]
+        twice = sorted(i for i, n in count.items() if n > 1 and 0 <= i < len(speakers))
+        if missing:
+            problems.append(f"message ids in no topic: {missing}")
+        if twice:
+            problems.append(f"message ids in more than one topic: {twice}")
+        _check(problems)
+        return self
+
+    def labels(self, n_messages: int) -> list[str]:
+        """The topic label of every message id (valid answers only)."""
+        out = [""] * n_messages
+        for t in self.topics:
+            for ids in t.messages.values():
+                for mid in ids:
+                    out[mid] = t.label.strip()
+        return out
+
+
+class QueryItem(_Answer):
+    text: str
+    about: str
+    target: str
+    topic: str
+    evidence: list[int]
+
+
+class QueriesAnswer(_Answer):
+    """Context: ``speakers`` (of each message id), ``names`` ([A's, B's]), ``topics`` (labels),
+    ``per_kind`` (questions per kind), ``evidence`` ((min, max) ids per question)."""
+
+    queries: list[QueryItem]
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> "QueriesAnswer":
+        ctx = info.context
+        speakers, names, per_kind = ctx["speakers"], ctx["names"], ctx["per_kind"]
+        lo, hi = ctx["evidence"]
+        problems = []
+        kinds = Counter(q.about for q in self.queries)
+        wanted = {names[0]: per_kind, names[1]: per_kind, "both": per_kind}
+        if kinds != Counter(wanted):
+            problems.append(f"expected {per_kind} questions about each of {list(wanted)}, got {dict(kinds)}")
+        for i, q in enumerate(self.queries):
+            where = f"queries[{i}]"
+            if words(q.text) < 3:
+                problems.append(f"{where}: the question has fewer than 3 words")
+            if q.target not in names:
+                problems.append(f"{where}: target {q.target!r} is not one of {names}")
+            elif q.about in names and q.target != q.about:
+                problems.append(f"{where}: a question about {q.about} must have target {q.about}")
+            if q.topic not in ctx["topics"]:
+                problems.append(f"{where}: topic {q.topic!r} is not one of the input's topic labels")
+            bad = [m for m in q.evidence if not 0 <= m < len(speakers)]
+            if bad:
+                problems.append(f"{where}: evidence ids {bad} out of range 0-{len(speakers) - 1}")
+            if len(set(q.evidence)) != len(q.evidence):
+                problems.append(f"{where}: evidence ids repeat")
+            if not lo <= len(set(q.evidence)) <= hi:
+                problems.append(f"{where}: {len(set(q.evidence))} evidence ids, expected {lo}-{hi}")
+            own = sum(1 for m in set(q.evidence) if 0 <= m < len(speakers) and speakers[m] == q.target)
+            if q.about in names and not bad and 2 * own < len(set(q.evidence)):
+                problems.append(f"{where}: most evidence must be {q.target}'s own messages ({own} of "
+                                f"{len(set(q.evidence))} are)")
+        _check(problems)
+        return self
+
+
+def parse(schema: type[S], text: str, **context: Any) -> S:
+    """The answer as ``schema``; raises InvalidAnswer with every problem, phrased for the model."""
+    fenced = _FENCE.match(text)
+    body = fenced.group(1) if fenced else text
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as err:
+        raise InvalidAnswer(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    try:
+        return schema.model_validate(data, context=context)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors(include_url=False):
+            where = ".".join(str(p) for p in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"- {where}: {msg}" if where else f"- {msg}")
+        raise InvalidAnswer("\n".join(lines)) from None

@@ -1,0 +1,335 @@
+"""The LLM backend against a scripted OpenAI-compatible server on 127.0.0.1 (tests/fake_openai.py): answer
+schemas, repair of invalid answers, transport retries, the durable call cache, LLM topics on another source,
+and the whole pipeline killed with SIGKILL and resumed, with the key absent from every file written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+
+from hins.config import ConfigError, validate
+from hins.personas import BuiltinPersonas
+from hins.records import Conversation
+from hins.synthesis.llm import LLMSynthesizer, LLMTopics
+from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
+from hins.synthesis.procedural import ProceduralSynthesizer
+from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
+                                    parse)
+from hins.topics import assign_topics
+from tests.conftest import ROOT
+from tests.fake_openai import FakeOpenAI, valid_answer
+
+SECRET = "sk-test-DO-NOT-LEAK-4f1c9e"
+
+
+@pytest.fixture
+def server():
+    srv = FakeOpenAI(hang_s=2).start()
+    yield srv
+    srv.stop()
+
+
+def _settings(server: FakeOpenAI, tmp_path: Path, group: str = "synthesis", **over) -> dict:
+    """A group's arguments as its YAML gives them, pointed at the server; topics=llm shares synthesis' endpoint."""
+    node = yaml.safe_load((ROOT / "conf" / "synthesis" / "openai.yaml").read_text())
+    del node["_target_"]
+    if group == "topics":
+        topics = yaml.safe_load((ROOT / "conf" / "topics" / "llm.yaml").read_text())
+        node = {k: v for k, v in node.items() if k in topics}
+        node.update(k_min=topics["k_min"], k_max=topics["k_max"], prompts=topics["prompts"])
+    node.update(base_url=server.url, model="fake-model", cache_path=str(tmp_path / "calls.jsonl"), concurrency=8,
+                backoff_s=0.02, max_backoff_s=0.1, timeout_s=1.0)
+    node.update(over)
+    return node
+
+
+def _synth(server, tmp_path, **over) -> LLMSynthesizer:
+    return LLMSynthesizer(seed=3, **_settings(server, tmp_path, **over))
+
+
+def _jobs(n: int) -> list:
+    people = BuiltinPersonas(seed=3)
+    return [(f"c{i:06d}", *people.pair(i)) for i in range(n)]
+
+
+def _assert_valid(conv: Conversation, queries) -> None:
+    """What the paper's rules require of a conversation and its queries (paper-facts §1.3-1.7)."""
+    assert len(conv.messages) == 40 and [m.speaker for m in conv.messages] == conv.speakers * 20
+    assert all(5 <= len(m.text.split()) <= 40 and m.topic for m in conv.messages)
+    assert len(conv.events) == 12 and all(10 <= len(e.text.split()) <= 25 for e in conv.events)
+    assert all(15 <= len(b.split()) <= 25 for b in conv.briefs)
+    assert sorted(q.kind for q in queries) == ["p1", "p1", "p2", "p2", "shared", "shared"]
+    for q in queries:
+        assert 5 <= len(q.evidence) <= 12 and all(0 <= i < 40 for i in q.evidence) and q.target in conv.speakers
+        assert q.topic in {m.topic for m in conv.messages}
+
+
+# ---- answer schemas ----
+def _answer(step: str, **inputs) -> dict:
+    return json.loads(json.dumps(valid_answer(step, "", inputs)))
+
+
+def test_events_schema_names_every_problem():
+    good = _answer("events", person={"name": "Maria Lopez"})
+    assert parse(EventsAnswer, json.dumps(good), name="Maria Lopez", n_events=6)
+    bad = {"events": good["events"][:5]}
+    bad["events"][0] = {**bad["events"][0], "text": "She went out."}
+    bad["events"] = [{**e, "category": "routine"} for e in bad["events"]]
+    with pytest.raises(InvalidAnswer) as err:
+        parse(EventsAnswer, json.dumps(bad), name="Maria Lopez", n_events=6)
+    msg = str(err.value)
+    assert "exactly 6 events, got 5" in msg and "events[0] has 3 words" in msg and "does not name Maria" in msg
+    assert "missing ['social', 'hobby', 'mundane']" in msg
+    with pytest.raises(InvalidAnswer, match="not valid JSON"):
+        parse(EventsAnswer, '{"events": [', name="Maria Lopez", n_events=6)
+    assert parse(EventsAnswer, "```json\n" + json.dumps(good) + "\n```", name="Maria Lopez", n_events=6)
+
+
+def test_conversation_schema_checks_alternation_lengths_and_event_order():
+    ids = {p: [f"{p}{i}" for i in range(1, 7)] for p in "AB"}
+    events = {p: {"events": dict.fromkeys(ids[p], "x")} for p in "AB"}
+    ctx = {"n_messages": 40, "events": ids["A"] + ids["B"]}
+    good = _answer("conversation", **events)
+    assert parse(ConversationAnswer, json.dumps(good), **ctx)
+    bad = json.loads(json.dumps(good))
+    bad["messages"][1]["speaker"] = "A"
+    bad["messages"][2]["text"] = "Hi."
+    bad["messages"][0]["event"], bad["messages"][6]["event"] = "A2", "A1"
+    with pytest.raises(InvalidAnswer) as err:
+        parse(ConversationAnswer, json.dumps(bad), **ctx)
+    msg = str(err.value)
+    assert "messages[1] is by A, expected B" in msg and "messages[2] has 1 words" in msg and "time order" in msg
+
+
+def test_topics_and_queries_schemas_check_ids_speakers_and_evidence():
+    speakers = ["Ann", "Bob"] * 20
+    lines = [f"[{i}] {s}: hello there" for i, s in enumerate(speakers)]
+    topics = _answer("topics", speakers=["Ann", "Bob"], messages=lines)
+    ctx = {"speakers": speakers, "k_min": 2, "k_max": 8}
+    assert parse(TopicsAnswer, json.dumps(topics), **ctx).labels(40)[39] == "subject 3"
+    topics["topics"][0]["messages"]["Ann"] = [1, 99]
+    with pytest.raises(InvalidAnswer) as err:
+        parse(TopicsAnswer, json.dumps(topics), **ctx)
+    assert "message 1 is Bob's, listed under Ann" in str(err.value) and "out of range" in str(err.value)
+    assert "in no topic: [0, 2, 4, 6, 8]" in str(err.value) and "more than one topic: [1]" in str(err.value)
+
+    labels = [f"subject {k}" for k in range(4)]
+    queries = _answer("queries", people={"Ann": "", "Bob": ""}, topics=labels, messages=lines)
+    qctx = {"speakers": speakers, "names": ["Ann", "Bob"], "topics": labels, "per_kind": 2, "evidence": (5, 12)}
+    assert len(parse(QueriesAnswer, json.dumps(queries), **qctx).queries) == 6
+    queries["queries"][0]["evidence"] = [0, 2, 4, 6]
+    queries["queries"][1]["evidence"] = [1, 3, 5, 7, 0]
+    queries["queries"][2]["topic"] = "weather"
+    with pytest.raises(InvalidAnswer) as err:
+        parse(QueriesAnswer, json.dumps(queries), **qctx)
+    msg = str(err.value)
+    assert "queries[0]: 4 evidence ids, expected 5-12" in msg and "most evidence must be Ann's" in msg
+    assert "topic 'weather' is not one of" in msg
+
+
+# ---- the backend against the scripted server ----
+def test_repairs_and_transport_retries(server, tmp_path):
+    server.script("malformed@events", "schema@conversation", "schema@topics", "schema@queries", "429@brief", "500",
+                  "hang", "drop")
+    start = time.monotonic()
+    convs, queries, stats = _synth(server, tmp_path).synthesize(_jobs(3))
+    assert time.monotonic() - start >= 1.0  # the 429's Retry-After: 1 was honoured
+    assert server.faults == [] and len(convs) == 3 and stats["dropped_conversations"] == 0
+    assert stats["repaired"] == {"events": 1, "conversation": 1, "topics": 1, "queries": 1}
+    retries = stats["usage"]["retries"]
+    # openai's aiohttp transport reports a dropped connection as a timeout, its httpx one as a connection error.
+    assert retries.pop("http 429") == retries.pop("http 500") == 1 and sum(retries.values()) == 2
+    assert set(retries) <= {"timeout", "connection"}
+    assert stats["usage"]["input_tokens"] > 0 and stats["usage"]["calls"] == sum(server.answered.values())
+    for conv in convs:
+        _assert_valid(conv, [q for q in queries if q.cid == conv.cid])
+
+
+def test_invalid_output_is_dropped_and_counted(server, tmp_path):
+    jobs = _jobs(3)
+    # One conversation at a time, so each fault pair lands on one conversation's answer and its repair.
+    for job, faults in zip(jobs, (["schema@conversation"] * 2, ["malformed@queries"] * 2, [])):
+        server.script(*faults)
+        _synth(server, tmp_path, max_repairs=1).synthesize([job])
+    sent = sum(server.requests.values())
+    convs, queries, stats = _synth(server, tmp_path, max_repairs=1).synthesize(jobs)
+    assert sum(server.requests.values()) == sent  # replayed from the cache, drops included
+    assert stats["dropped_steps"] == {"conversation": 1, "queries": 1} and stats["dropped_conversations"] == 2
+    assert [c.cid for c in convs] == [jobs[2][0]] and len(queries) == 6
+    _assert_valid(convs[0], queries)
+
+
+def test_cache_replays_every_call_and_cuts_a_torn_line(server, tmp_path):
+    first = _synth(server, tmp_path).synthesize(_jobs(2))
+    sent = sum(server.requests.values())
+    cache = tmp_path / "calls.jsonl"
+    lines = cache.read_text().splitlines()
+    assert len(lines) == sent and len({json.loads(x)["key"] for x in lines}) == sent
+    with cache.open("a") as f:
+        f.write('{"key": "torn", "text": "half a rec')
+    again = _synth(server, tmp_path).synthesize(_jobs(2))
+    assert sum(server.requests.values()) == sent  # nothing sent again
+    assert [c.to_dict() for c in again[0]] == [c.to_dict() for c in first[0]] and again[1] == first[1]
+    assert again[2]["usage"]["cached"] == sent and again[2]["usage"]["calls"] == 0
+    assert cache.read_text().splitlines() == lines
+
+
+def test_concurrency_and_rate_limits_hold(server, tmp_path):
+    server.delay_s = 0.05
+    _synth(server, tmp_path, concurrency=3).synthesize(_jobs(2))
+    assert server.max_in_flight == 3
+    server.delay_s = 0.0
+    start = time.monotonic()
+    _synth(server, tmp_path, requests_per_second=12, cache_path=str(tmp_path / "other.jsonl")).synthesize(_jobs(1))
+    assert time.monotonic() - start >= 6 / 12  # 7 calls: the last starts 6 intervals after the first
+
+
+def test_refused_key_stops_without_leaking_it(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HINS_TEST_KEY", SECRET)
+    server.script("401")
+    with pytest.raises(LLMFatal) as err:
+        _synth(server, tmp_path, api_key_env="HINS_TEST_KEY").synthesize(_jobs(1))
+    assert "HTTP 401" in str(err.value) and SECRET not in str(err.value) and server.auth == {f"Bearer {SECRET}"}
+
+
+def test_retries_run_out(server, tmp_path):
+    server.script("500@conversation", "500@conversation", "500@conversation")
+    with pytest.raises(LLMUnavailable, match="rerun to resume"):
+        _synth(server, tmp_path, max_retries=2, concurrency=1).synthesize(_jobs(1))
+
+
+def test_llm_topics_cluster_another_source(server, tmp_path):
+    convs = [ProceduralSynthesizer(seed=1).conversation(cid, p1, p2) for cid, p1, p2 in _jobs(3)]
+    settings = _settings(server, tmp_path, "topics", max_repairs=2)
+    server.script("schema@topics", "schema@topics", "schema@topics")
+    result = assign_topics(convs[:1], LLMTopics(**settings), None)  # invalid thrice: one topic, counted
+    assert result.labels[convs[0].cid] == ["all"] * 40 and result.method_stats["fallback_conversations"] == 1
+    server.script("schema@topics")
+    result = assign_topics(convs[1:], LLMTopics(**settings), None)
+    assert all(len(set(result.labels[c.cid])) == 4 for c in convs[1:]) and result.ari is not None
+    assert result.method_stats["repaired"] == {"topics": 1} and result.method_stats["fallback_conversations"] == 0
+
+
+def test_llm_queries_for_another_source(server, tmp_path):
+    jobs = _jobs(2)
+    convs = [ProceduralSynthesizer(seed=1).conversation(cid, p1, p2) for cid, p1, p2 in jobs]
+    annotated, queries, stats = _synth(server, tmp_path).annotate(convs)
+    assert stats["conversations"] == 2 and convs[0].messages[0].topic != annotated[0].messages[0].topic
+    for conv in annotated:
+        _assert_valid(conv, [q for q in queries if q.cid == conv.cid])
+
+
+def test_dry_run_estimate_sends_nothing(server, tmp_path):
+    estimate = _synth(server, tmp_path, price_input_per_1k=0.001, price_output_per_1k=0.002).estimate(_jobs(5))
+    assert estimate["calls"] == {"events": 10, "brief": 10, "conversation": 5, "topics": 5, "queries": 5}
+    assert estimate["total_input_tokens"] > 0 and estimate["cost_usd"] > 0 and not server.requests
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ((), "missing value(s) for synthesis.base_url, synthesis.model"),
+    (("synthesis.base_url=http://h/v1", "synthesis.model=m", "synthesis.concurrency=0"), "synthesis.concurrency"),
+    (("synthesis.base_url=h", "synthesis.model=m"), "synthesis.base_url"),
+    (("synthesis.base_url=http://h/v1", "synthesis.model=m", f"synthesis.api_key_env={SECRET}"),
+     "synthesis.api_key_env: looks like an API key"),
+    (("synthesis.base_url=http://h/v1", "synthesis.model=m", "+synthesis.concurency=3"), "synthesis.concurency"),
+    (("synthesis.base_url=http://h/v1", "synthesis.model=m", "synthesis.prompts.events=nope.md"),
+     "synthesis.prompts: no such prompt file"),
+])
+def test_openai_config_errors_name_the_key(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        validate(_compose("synthesis=openai", *overrides))
+    assert message in str(err.value)
+
+
+def test_llm_topics_config_follows_synthesis_or_stands_alone():
+    with pytest.raises(ConfigError, match="topics.base_url: required"):
+        validate(_compose("topics=llm"))
+    validate(_compose("topics=llm", "topics.base_url=http://h/v1", "topics.model=m", "data=locomo",
+                      f"data.path={ROOT / 'pyproject.toml'}"))
+    cfg = _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m", "topics=llm")
+    validate(cfg)
+    assert cfg.topics.base_url == "http://h/v1" and cfg.topics.cache_path == cfg.synthesis.cache_path
+
+
+# ---- the whole pipeline as a subprocess (python -m hins.run ...): 15-30 s each ----
+def _hins_run(tmp_path: Path, server: FakeOpenAI, *extra: str, group: str = "synthesis") -> subprocess.Popen:
+    """``python -m hins.run +experiment=smoke <group>=<LLM option> ... stop_after=data`` against the server."""
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           "HINS_TEST_KEY": SECRET}
+    option = "openai" if group == "synthesis" else "llm"
+    args = ["+experiment=smoke", f"{group}={option}", f"{group}.base_url={server.url}", f"{group}.model=fake-model",
+            f"{group}.api_key_env=HINS_TEST_KEY", "stop_after=data", "data.n_conversations=8", *extra]
+    return subprocess.Popen([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_pipeline_killed_midway_resumes_without_lost_or_repeated_calls(server, tmp_path):
+    cache = tmp_path / "outputs" / "cache" / "llm_calls.jsonl"
+    server.delay_s = 0.05  # slow enough to be killed mid-way
+    proc = _hins_run(tmp_path, server, "synthesis.concurrency=4")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not cache.exists() or len(cache.read_bytes().splitlines()) < 15):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = [json.loads(line)["key"] for line in cache.read_bytes().splitlines(keepends=True)
+                if line.endswith(b"\n")]
+    assert 15 <= len(finished) < 8 * 7, "the run was not killed mid-way"
+    server.delay_s = 0.0
+    proc = _hins_run(tmp_path, server)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out[-3000:]
+    assert all(server.answered[k] == 1 for k in finished)  # no finished call was sent again
+    # Calls in flight at the kill may be answered twice (the answer never reached the cache); no others.
+    assert sum(n - 1 for n in server.answered.values()) <= 4
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == len(server.answered) == 8 * 7
+    info = json.loads(next((tmp_path / "outputs" / "cache" / "conversations").glob("*/info.json")).read_text())
+    assert info["synthesis"]["conversations"] == 8 and info["synthesis"]["usage"]["cached"] >= len(finished)
+    convs = [json.loads(x) for x in next((tmp_path / "outputs" / "cache" / "conversations").glob(
+        "*/conversations.jsonl")).read_text().splitlines()]
+    assert len(convs) == 8 and all(len(c["messages"]) == 40 for c in convs)
+    stats = json.loads(next((tmp_path / "outputs" / "runs" / "smoke").glob("*/data_stats.json")).read_text())
+    assert stats["samples"]["train"] > 0
+    assert server.auth == {f"Bearer {SECRET}"}  # the key was used, and is in none of the files the runs wrote
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) > 10 and not [p for p in written if SECRET.encode() in p.read_bytes()]
+
+
+@pytest.mark.slow
+def test_pipeline_dry_run_reports_and_sends_nothing(server, tmp_path):
+    proc = _hins_run(tmp_path, server, "synthesis.dry_run=true", "synthesis.price_input_per_1k=0.00015")
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out[-3000:]
+    assert "Dry run (nothing sent): 56 calls" in out and not server.requests
+    report = json.loads(next((tmp_path / "outputs" / "runs" / "smoke").glob("*/dry_run.json")).read_text())
+    assert report["total_calls"] == 56 and report["cost_usd"] > 0
+
+
+@pytest.mark.slow
+def test_pipeline_llm_topics_on_procedural_conversations(server, tmp_path):
+    proc = _hins_run(tmp_path, server, group="topics")
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out[-3000:]
+    assert dict(server.requests) == {"topics": 8}  # the conversations themselves are procedural
+    stats = json.loads(next((tmp_path / "outputs" / "runs" / "smoke").glob("*/data_stats.json")).read_text())
+    assert stats["topics"]["method"] == "llm" and stats["topics"]["usage"]["calls"] == 8
+    assert stats["topics"]["ari_vs_ground_truth"] is not None and stats["samples"]["train"] > 0
