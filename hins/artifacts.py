@@ -23,7 +23,7 @@ MANIFEST = "MANIFEST.json"
 
 
 # Bump when a stage's on-disk format or meaning changes, so old caches are not read as new ones.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a last conversation alone joins the previous processing group
 
 
 def config_key(*parts: Any) -> str:

@@ -87,13 +87,15 @@ class NegativeStats:
 
 
 def processing_groups(cids: Sequence[str], size: int) -> dict[str, list[str]]:
-    """Map each conversation to the others of its processing group (consecutive groups of ``size``)."""
-    out: dict[str, list[str]] = {}
-    for start in range(0, len(cids), size):
-        group = list(cids[start : start + size])
-        for cid in group:
-            out[cid] = [c for c in group if c != cid]
-    return out
+    """Map each conversation to the others of its processing group (consecutive groups of ``size``).
+
+    A last conversation left alone joins the group before it: alone it would have no easy negatives
+    (5 conversations in groups of 4 make one group of 5)."""
+    groups = [list(cids[start : start + size]) for start in range(0, len(cids), size)]
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        last = groups.pop()
+        groups[-1] += last
+    return {cid: [c for c in group if c != cid] for group in groups for cid in group}
 
 
 class _Pools:

@@ -23,6 +23,9 @@ def test_groups_of_four():
     groups = processing_groups([f"c{i}" for i in range(6)], 4)
     assert groups["c0"] == ["c1", "c2", "c3"]
     assert groups["c5"] == ["c4"]
+    alone = processing_groups([f"c{i}" for i in range(5)], 4)  # c4 would have no easy negatives on its own
+    assert alone["c4"] == ["c0", "c1", "c2", "c3"] and alone["c0"] == ["c1", "c2", "c3", "c4"]
+    assert processing_groups(["c0"], 4) == {"c0": []}
 
 
 def _check_invariants(convs, queries, samples):
