@@ -292,7 +292,7 @@ def markdown(result: dict[str, Any], metrics: list[str]) -> str:
                 if not d:
                     return "—", "—"
                 return (f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]",
-                        f"{d['p']:.3f}")
+                        "<0.001" if d["p"] < 0.001 else f"{d['p']:.3f}")
 
             r, b = fmt(ref), fmt(base)
             lines.append(f"| {v['label']} | {metric} | {r[0]} | {r[1]} | {b[0]} | {b[1]} | {v['n_questions']} |")
