@@ -10,8 +10,8 @@
   reference's, averaged over the seeds both ran; a bootstrap over questions (the unit both share) gives the
   95% interval of the mean difference and a two-sided p-value. Variants move held-out recall by a few points
   while fine-tuning moves it by 15-25, so only a paired comparison can tell mixes apart.
-- Plots (PNG): a bar chart of every variant, and a heat map over the hard/medium/easy simplex when the
-  sweep holds three or more ratio points with every tier in use.
+- Plots (PNG): a bar chart of every variant, the paired differences from the reference, and a heat map over
+  the hard/medium/easy simplex when the sweep holds three or more hierarchical ratio points.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from hins.records import TIERS
 log = logging.getLogger(__name__)
 
 UNTUNED = "Untuned base model"
+# The paper's Table 4 row order, then the baselines; other variants follow by label.
+ROW_ORDER = ("Just Hard", "No Medium", "No Easy", "Full", "Uniform", "Model-mined")
 # The paper's Table 4 column order for LoCoMo; other kinds follow in alphabetical order.
 KIND_ORDER = ("temporal", "open-domain", "multi-hop", "single-hop")
 TIER_NAMES = {frozenset({"hard"}): "Just Hard (H)", frozenset({"hard", "easy"}): "No Medium (H+E)",
@@ -203,8 +205,12 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
     for metric in metrics:
         if untuned:
             out["untuned"][metric] = _means(untuned, metric, kinds)
-    for variant, members in by_variant.items():
-        members.sort(key=lambda j: j.seed)
+    def row_key(variant: str) -> tuple[int, str]:
+        label = by_variant[variant][0].label
+        return next((i for i, name in enumerate(ROW_ORDER) if label.startswith(name)), len(ROW_ORDER)), label
+
+    for variant in sorted(by_variant, key=row_key):
+        members = sorted(by_variant[variant], key=lambda j: j.seed)
         entry: dict[str, Any] = {"variant": variant, "label": members[0].label, "seeds": [j.seed for j in members],
                                  "ratios": members[0].ratios,
                                  "realised": {t: float(np.mean([j.realised.get(t, 0.0) for j in members]))
@@ -338,7 +344,7 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
         ax.axvline(0, color="grey", ls="--")
         ax.set_yticks(ys, [label for label, _ in paired], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel(f"{metric}: difference from {result['reference']} (points, 95% paired bootstrap CI)")
+        ax.set_xlabel(f"{metric}: difference from {result['reference']}\n(points; 95% paired bootstrap CI)")
         fig.tight_layout()
         written.append(out / f"paired_{metric.replace('@', '_at_')}.png")
         fig.savefig(written[-1], dpi=120)
