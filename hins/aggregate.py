@@ -92,11 +92,12 @@ def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
         return f"Model-mined (margin {spec.mine_margin:g})", None
     ratios = spec.effective_ratios()
     full = {t: ratios.get(t, 0.0) for t in TIERS}
-    used = frozenset(t for t in TIERS if full[t] > 0)
     pct = "/".join(f"{100 * full[t]:.0f}" for t in TIERS)
-    if used in TIER_NAMES:
-        return f"{TIER_NAMES[used]} {pct}", full
-    return (f"Full (H+M+E) {pct}" if len(used) == 3 else f"H/M/E {pct}"), full
+    # Named by the tiers enabled (a tier left out is never drawn, not even to backfill), not by zero ratios.
+    enabled = frozenset(spec.tiers)
+    if enabled in TIER_NAMES:
+        return f"{TIER_NAMES[enabled]} {pct}", full
+    return (f"Full (H+M+E) {pct}" if pct == "30/30/40" else f"H/M/E {pct}"), full
 
 
 def _job_rows(path: Path) -> dict[str, dict[tuple[Any, str], dict[str, Any]]]:
@@ -205,9 +206,11 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
     for metric in metrics:
         if untuned:
             out["untuned"][metric] = _means(untuned, metric, kinds)
-    def row_key(variant: str) -> tuple[int, str]:
-        label = by_variant[variant][0].label
-        return next((i for i, name in enumerate(ROW_ORDER) if label.startswith(name)), len(ROW_ORDER)), label
+    def row_key(variant: str) -> tuple[int, float, float, str]:
+        job = by_variant[variant][0]
+        ratios = job.ratios or {}
+        return (next((i for i, name in enumerate(ROW_ORDER) if job.label.startswith(name)), len(ROW_ORDER)),
+                -ratios.get("hard", 0.0), -ratios.get("medium", 0.0), job.label)
 
     for variant in sorted(by_variant, key=row_key):
         members = sorted(by_variant[variant], key=lambda j: j.seed)
