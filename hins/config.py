@@ -7,14 +7,17 @@ unknown tier) fails with a message naming the config key, not an hour into a run
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
+                      model_validator)
 
 from hins.negatives import NegativeSpec
 from hins.records import TIERS
@@ -104,15 +107,23 @@ DataConfig = Annotated[SyntheticData | LocomoData, Field(discriminator="source")
 DATA_SOURCES = ("synthetic", "locomo")
 
 
-class QueriesConfig(_Strict):
+class _EvidenceRange(_Strict):
+    """Evidence calibration (paper §3.4): queries outside [evidence_min, evidence_max] are dropped and counted."""
+
     evidence_min: int = Field(ge=1)
     evidence_max: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _order(self) -> "QueriesConfig":
+    def _order(self) -> Any:
         if self.evidence_min > self.evidence_max:
             raise ValueError(f"evidence_min ({self.evidence_min}) must be <= evidence_max ({self.evidence_max})")
         return self
+
+
+class QueriesConfig(_EvidenceRange):
+    """``queries=default`` / ``queries=locomo``: the source's own queries, calibrated to the evidence range."""
+
+    source: Literal["data"] = "data"  # absent from the YAML files: the default
 
 
 Tier = Literal["hard", "medium", "easy"]
@@ -318,6 +329,22 @@ class LLMEndpointConfig(_Strict):
             raise ValueError(f"no such prompt file(s) {absent}")
         return v
 
+    # How the answers are fetched, paid for and cached, not what they are.
+    TRANSPORT: ClassVar[tuple[str, ...]] = ("api_key_env", "concurrency", "requests_per_second", "max_retries",
+                                            "timeout_s", "backoff_s", "max_backoff_s", "price_input_per_1k",
+                                            "price_output_per_1k", "cache_path")
+
+    def answer_settings(self) -> dict[str, Any]:
+        """What shapes the answers, for an artifact key: every setting but the TRANSPORT ones, the prompts by
+        content (an edited prompt file makes new answers) and the base URL without credentials or query."""
+        url = urlsplit(self.base_url)
+        out = self.model_dump(exclude=set(self.TRANSPORT) | {"prompts"})
+        netloc = (url.hostname or "") + (f":{url.port}" if url.port else "")
+        out["base_url"] = urlunsplit((url.scheme, netloc, url.path, "", ""))
+        out["prompts"] = {step: hashlib.sha256(self.prompt_path(step).read_bytes()).hexdigest()
+                          for step in sorted(self.prompts)}
+        return out
+
     @model_validator(mode="after")
     def _backoff(self) -> "LLMEndpointConfig":
         if self.max_backoff_s < self.backoff_s:
@@ -350,6 +377,23 @@ class LLMTopicsConfig(LLMEndpointConfig):
         return self
 
 
+class LLMQueriesConfig(_EvidenceRange, LLMEndpointConfig):
+    """``queries=llm``: the LLM writes the training queries (2+2+2 per conversation, paper §3.4) for the
+    conversations of any source, asked for and calibrated to evidence_min-evidence_max ids. The source's own
+    queries stay the evaluation queries of the held-out split (see ``Pipeline.split_queries``)."""
+
+    source: Literal["llm"]
+
+    REQUIRED_PROMPTS = ("system", "repair", "topics", "queries")
+
+
+# The queries group is the source's own queries unless it says ``source: llm`` (queries=llm).
+QUERY_SOURCES = ("data", "llm")
+AnyQueriesConfig = Annotated[
+    Annotated[QueriesConfig, Tag("data")] | Annotated[LLMQueriesConfig, Tag("llm")],
+    Discriminator(lambda v: (v.get("source", "data") if isinstance(v, dict) else getattr(v, "source", "data"))),
+]
+
 # Groups whose arguments have their own schema, by the _target_ that receives them.
 _TARGET_SCHEMAS: dict[str, type[_Strict]] = {
     "hins.synthesis.llm.LLMSynthesizer": LLMSynthesisConfig,
@@ -363,7 +407,7 @@ class RunConfig(_Strict):
     name: str
     stop_after: Literal["data", "train"]
     data: DataConfig
-    queries: QueriesConfig
+    queries: AnyQueriesConfig
     negatives: NegativesConfig
     model: ModelConfig
     loss: LossConfig
@@ -373,11 +417,15 @@ class RunConfig(_Strict):
     topics: TopicsConfig
 
 
+_UNION_TAGS = {"data": DATA_SOURCES, "queries": QUERY_SOURCES}
+
+
 def _format(err: ValidationError, group: str | None = None) -> str:
     lines = []
     for e in err.errors():
-        # The data union adds its tag (synthetic / locomo) to the path; users know the key without it.
-        loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and e["loc"][0] == "data" and p in DATA_SOURCES)]
+        # The unions add their tag (synthetic / locomo, data / llm) to the path; users know the key without it.
+        tags = _UNION_TAGS.get(str(e["loc"][0]), ()) if e["loc"] else ()
+        loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and p in tags)]
         key = ".".join(str(p) for p in ([group] if group else []) + loc)
         got = e.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r})"

@@ -2,6 +2,10 @@
 
 personas → events/briefs/conversations → topics → queries → hierarchical negatives → samples
 → contrastive training → evaluation (untuned beside trained).
+
+The queries are the source's own (synthesised with the conversations, or a LoCoMo-format file's QA and
+observations), or with ``queries=llm`` training queries an LLM writes for the conversations of any source,
+the source's own then evaluating the held-out split.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validat
 from hins.evaluate import score as score_vectors
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import Ranker, build_samples
-from hins.queries import calibrate
+from hins.queries import calibrate, is_llm_query
 from hins.records import Conversation, Query
 from hins.topics import assign_topics, tfidf_embed
 
@@ -204,12 +208,22 @@ class Pipeline:
     # ---- stage 6: queries with calibrated evidence ----
     def queries(self, topic_key: str, convs: dict[str, Conversation], raw: list[Query],
                 labels: dict[str, list[str]]) -> tuple[str, list[Query], dict]:
-        key = config_key("queries", topic_key, self.run.queries.model_dump())
+        """The source's queries calibrated to the evidence range; with ``queries=llm``, the LLM's training
+        queries for every conversation beside the source's own (see ``_llm_queries``)."""
+        q_cfg = self.run.queries
+        if q_cfg.source == "llm":  # what shapes the LLM's answers; no secret, no transport setting
+            key = config_key("queries", topic_key, q_cfg.answer_settings())
+        else:
+            key = config_key("queries", topic_key, q_cfg.model_dump(exclude={"source"}))
 
         def build(tmp: Path) -> None:
-            kept, stats = calibrate(raw, convs, labels, self.run.queries.evidence_min, self.run.queries.evidence_max)
+            if q_cfg.source == "llm":
+                kept, stats = self._llm_queries(convs, raw, labels)
+            else:
+                kept, calibrated = calibrate(raw, convs, labels, q_cfg.evidence_min, q_cfg.evidence_max)
+                stats = calibrated.to_dict()
             write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in kept])
-            write_json(tmp / "stats.json", stats.to_dict())
+            write_json(tmp / "stats.json", stats)
 
         def load(path: Path) -> tuple[list[Query], dict]:
             return ([Query.from_dict(d) for d in read_jsonl(path / "queries.jsonl")],
@@ -217,6 +231,28 @@ class Pipeline:
 
         queries, stats = self.store.get_or_build("queries", key, build, load)
         return key, queries, stats
+
+    def _llm_queries(self, convs: dict[str, Conversation], raw: list[Query],
+                     labels: dict[str, list[str]]) -> tuple[list[Query], dict[str, Any]]:
+        """``queries=llm``: the LLM writes 2+2+2 queries for every conversation (all of them: each fold trains
+        on others, and the artifact serves every fold), calibrated like any source's. The stats count them
+        from the queries asked for: ``generated`` = 6 per conversation, ``dropped`` by reason (the LLM's
+        invalid answers, then the calibration's), ``llm`` = calls, repairs, tokens and cost. The source's own
+        queries are kept beside them, as the source gives them (only those without valid evidence dropped;
+        ``source_queries``): they are the evaluation queries of the held-out split."""
+        from hins.synthesis.llm import LLMQueries  # the offline path never loads the LLM client
+
+        q_cfg = self.run.queries
+        generated, llm_stats = LLMQueries(**q_cfg.model_dump()).generate(list(convs.values()))
+        kept, stats = calibrate(generated, convs, labels, q_cfg.evidence_min, q_cfg.evidence_max)
+        for reason, n in llm_stats["lost_queries"].items():
+            stats.dropped[reason] = n
+            stats.generated += n
+        longest = max(len(c.messages) for c in convs.values())
+        own, own_stats = calibrate(raw, convs, labels, 1, longest)
+        log.info("queries: %d of %d LLM queries kept (dropped: %s); %d of the source's own kept for evaluation",
+                 stats.kept, stats.generated, stats.dropped or "none", own_stats.kept)
+        return own + kept, {"source": "llm", **stats.to_dict(), "llm": llm_stats, "source_queries": own_stats.to_dict()}
 
     # ---- stages 7-8: hierarchical negatives and samples, per split ----
     def negatives(self, query_key: str, convs: dict[str, Conversation], queries: dict[str, list[Query]],
@@ -267,7 +303,12 @@ class Pipeline:
         return fold_split(cids, data.folds, fold, data.val_conversations)
 
     def split_queries(self, queries: list[Query], splits: dict[str, list[str]]) -> dict[str, list[Query]]:
-        """Training splits get the training queries; the evaluated split gets the evaluation queries."""
+        """Training splits (train, val) get the training queries; the evaluated split (test) the evaluation queries.
+
+        Synthetic data: all of its queries in every split. LoCoMo: QA questions of ``data.train_categories``
+        and/or observations train, QA questions of ``data.eval_categories`` evaluate. ``queries=llm`` (any
+        source): the LLM's queries train and the source's own evaluate; ``data.train_queries`` is then unused.
+        """
         data = self.run.data
         train_kinds = eval_kinds = None
         if data.source == "locomo":
@@ -277,11 +318,19 @@ class Pipeline:
             train_kinds = {CATEGORIES[c] for c in data.train_categories} if "qa" in data.train_queries else set()
             if "observation" in data.train_queries:
                 train_kinds.add("observation")
+        llm = self.run.queries.source == "llm"
+
+        def wanted(q: Query, split: str) -> bool:
+            if split == "test":
+                return not is_llm_query(q) and (eval_kinds is None or q.kind in eval_kinds)
+            if llm:
+                return is_llm_query(q)
+            return train_kinds is None or q.kind in train_kinds
+
         out = {}
         for split, cids in splits.items():
             members = set(cids)
-            kinds = eval_kinds if split == "test" else train_kinds
-            out[split] = [q for q in queries if q.cid in members and (kinds is None or q.kind in kinds)]
+            out[split] = [q for q in queries if q.cid in members and wanted(q, split)]
         return out
 
     def prepare(self, embedder: Embedder | None, fold: int | None = None) -> PipelineData:

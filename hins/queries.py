@@ -1,5 +1,6 @@
 """Query calibration (paper §3.4): keep queries whose evidence is valid and of 5-12 messages, and
-express each query's topic in the label space of the chosen topic clustering."""
+express each query's topic in the label space of the chosen topic clustering. Applies alike to the source's
+own queries and to those an LLM wrote for the source's conversations (``queries=llm``, ``is_llm_query``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from hins.records import Conversation, Query
+
+# Ids of the queries an LLM wrote for another source's conversations (queries=llm): {cid}-llm-q{i}.
+LLM_QID_TAG = "-llm-q"
+
+
+def is_llm_query(query: Query) -> bool:
+    return query.qid.startswith(query.cid + LLM_QID_TAG)
 
 
 @dataclass

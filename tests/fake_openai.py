@@ -67,7 +67,8 @@ def valid_answer(step: str, task: str, data: dict[str, Any]) -> dict[str, Any]:
         for i in range(n):
             label, j = "AB"[i % 2], i // 2
             event = f"{label}{j // 3 + 1}" if j % 3 == 0 and j // 3 < n_events[label] else None
-            out.append({"speaker": label, "text": f"Message {i} of our chat about plans, friends and the week",
+            opener = "Hi there, message" if i < 2 else "Message"  # each person's first message greets
+            out.append({"speaker": label, "text": f"{opener} {i} of our chat about plans, friends and the week",
                         "event": event})
         return {"messages": out}
     if step == "topics":
@@ -85,6 +86,28 @@ def valid_answer(step: str, task: str, data: dict[str, Any]) -> dict[str, Any]:
                              "evidence": [i for i, who in blocks[k] if about == "both" or who == target]}
                             for about, target, k in plan]}
     return {"ok": True}
+
+
+def plain_answer(messages: list[dict[str, str]]) -> str:
+    """What a real model would answer to other libraries' prompts (MemoryOS's, Mem0's), in the format each asks
+    for: a JSON array of themes, 'true'/'false', a comma-separated keyword list, sectioned knowledge, Mem0's
+    facts / memory-update JSON, else a short sentence built from the dialogue it was given."""
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    user = "\n".join(m["content"] for m in messages if m["role"] == "user")
+    words = re.findall(r"[A-Za-z]{4,}", user.split("\n")[-1] or user)[:4] or ["small", "talk"]
+    if "Format as JSON array" in user:
+        return json.dumps([{"theme": words[0], "keywords": words[:2], "content": " ".join(words)}])
+    if "'true' or 'false'" in system:
+        return "false"
+    if "comma-separated" in system:
+        return ", ".join(words[:3])
+    if "User Private Data" in system + user:
+        return "【User Private Data】\n- None\n【Assistant Knowledge】\n- None"
+    if '"facts"' in system + user:
+        return json.dumps({"facts": [line.split(":", 1)[-1].strip() for line in user.splitlines() if ":" in line][-3:]})
+    if '"event"' in system + user and "ADD" in system + user:
+        return json.dumps({"memory": []})
+    return f"They talked about {' and '.join(words[:2])}."
 
 
 def broken_answer(answer: dict[str, Any]) -> dict[str, Any]:
@@ -152,11 +175,12 @@ class FakeOpenAI:
             return web.Response()
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        task, data = _input(body)
-        answer = valid_answer(step, task, data)
         if fault == "malformed":
             content = '{"oops": [1, 2'
+        elif not step:  # not one of hins' steps: another library's prompt
+            content = plain_answer(body["messages"])
         else:
+            answer = valid_answer(step, *_input(body))
             content = json.dumps(broken_answer(answer) if fault == "schema" else answer)
         self.answered[request.headers.get("X-Hins-Cache-Key", "")] += 1
         prompt_words = sum(len(m["content"].split()) for m in body["messages"])

@@ -4,6 +4,8 @@ and the whole pipeline killed with SIGKILL and resumed, with the key absent from
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import os
 import signal
@@ -11,17 +13,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from hins.config import ConfigError, validate
+from hins.config import ConfigError, LLMSynthesisConfig, validate
+from hins.locomo import load_locomo
 from hins.personas import BuiltinPersonas
+from hins.pipeline import Pipeline
+from hins.queries import is_llm_query
 from hins.records import Conversation
-from hins.synthesis.llm import LLMSynthesizer, LLMTopics
-from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
+from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _Steps
+from hins.synthesis.llm_client import Answer, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
                                     parse)
@@ -109,6 +115,40 @@ def test_conversation_schema_checks_alternation_lengths_and_event_order():
         parse(ConversationAnswer, json.dumps(bad), **ctx)
     msg = str(err.value)
     assert "messages[1] is by A, expected B" in msg and "messages[2] has 1 words" in msg and "time order" in msg
+
+
+def test_conversation_schema_wants_each_person_to_greet_and_feeds_it_back():
+    ids = {p: [f"{p}{i}" for i in range(1, 7)] for p in "AB"}
+    ctx = {"n_messages": 40, "events": ids["A"] + ids["B"]}
+    good = _answer("conversation", **{p: {"events": dict.fromkeys(ids[p], "x")} for p in "AB"})
+    openers = ["Morning! How was the trip to the coast?", "oh HEY, long time no see, Sam",
+               "Good   evening, I just got back home", "What\u2019s up with the garden these days?"]
+    for a, b in zip(openers, openers[1:]):  # lenient: any greeting word or phrase, in any case, anywhere
+        lenient = json.loads(json.dumps(good))
+        lenient["messages"][0]["text"], lenient["messages"][1]["text"] = a, b
+        assert parse(ConversationAnswer, json.dumps(lenient), **ctx)
+    bad = json.loads(json.dumps(good))
+    bad["messages"][0]["text"] = "The lasagna recipe you sent worked out really well"
+    bad["messages"][1]["text"] = "Glad to hear that, it is my grandmother's"
+    bad["messages"][2]["text"] = "It was so good, without any greeting here"  # only each person's first counts
+    with pytest.raises(InvalidAnswer) as err:
+        parse(ConversationAnswer, json.dumps(bad), **ctx)
+    assert str(err.value).count("has no greeting") == 2 and "messages[0], A's first message" in str(err.value)
+    assert "messages[1], B's first message" in str(err.value)
+
+    class Scripted:  # the client's place in the repair loop: plays answers, keeps the prompts it got
+        def __init__(self, *texts: str):
+            self.texts, self.prompts = list(texts), []
+
+        async def complete(self, step, messages, salt=""):
+            self.prompts.append(messages)
+            return Answer(self.texts.pop(0), 1, 1)
+
+    steps = _Steps(LLMSynthesisConfig.model_validate(_settings(SimpleNamespace(url="http://127.0.0.1:9/v1"), Path())))
+    steps.client = Scripted(json.dumps(bad), json.dumps(good))
+    assert asyncio.run(steps.ask("conversation", ConversationAnswer, "task", ctx)) is not None
+    assert steps.repaired == {"conversation": 1}
+    assert "messages[0], A's first message, has no greeting" in steps.client.prompts[1][-1]["content"]
 
 
 def test_topics_and_queries_schemas_check_ids_speakers_and_evidence():
@@ -268,14 +308,115 @@ def test_llm_topics_config_follows_synthesis_or_stands_alone():
     assert cfg.topics.base_url == "http://h/v1" and cfg.topics.cache_path == cfg.synthesis.cache_path
 
 
+def test_llm_queries_config_needs_an_endpoint_or_follows_synthesis():
+    with pytest.raises(ConfigError) as err:
+        validate(_compose("queries=llm"))
+    assert "queries.base_url: required" in str(err.value) and "queries.model: required" in str(err.value)
+    with pytest.raises(ConfigError, match="queries.model: required"):
+        validate(_compose("queries=llm", "queries.base_url=http://h/v1"))
+    with pytest.raises(ConfigError, match=r"queries: evidence_min \(13\) must be <= evidence_max \(12\)"):
+        validate(_compose("queries=llm", "queries.base_url=http://h/v1", "queries.model=m", "queries.evidence_min=13"))
+    run = validate(_compose("queries=llm", "queries.base_url=http://h/v1", "queries.model=m"))
+    assert run.queries.source == "llm" and (run.queries.evidence_min, run.queries.evidence_max) == (5, 12)
+    cfg = _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m", "queries=llm")
+    assert validate(cfg).queries.model == "m" and cfg.queries.cache_path == cfg.synthesis.cache_path
+    assert validate(_compose()).queries.source == "data"  # the default: the source's own queries
+    # The queries artifact is keyed by what shapes the answers, not by how they are fetched or where the key is.
+    settings = [validate(_compose("queries=llm", "queries.model=m", *o)).queries.answer_settings() for o in (
+        ("queries.base_url=http://h/v1",), ("queries.base_url=http://user:pw@h/v1", "queries.concurrency=2",
+                                             "queries.api_key_env=OTHER_KEY"), ("queries.base_url=http://h/v1",
+                                                                                "queries.temperature=0.1"))]
+    assert settings[0] == settings[1] != settings[2] and "pw" not in json.dumps(settings)
+
+
+def _llm_queries_run(server: FakeOpenAI, tmp_path: Path, monkeypatch, *overrides: str) -> tuple[Pipeline, Pipeline]:
+    """``queries=llm`` against the server, caches under tmp_path."""
+    monkeypatch.setenv("HINS_ROOT", str(tmp_path))
+    cfg = _compose(*overrides, "queries=llm", f"queries.base_url={server.url}", "queries.model=fake-model",
+                   "queries.backoff_s=0.02", "queries.max_backoff_s=0.1", f"paths.cache_dir={tmp_path / 'cache'}")
+    return Pipeline(cfg, validate(cfg), tmp_path / "out")
+
+
+def test_llm_queries_train_on_procedural_conversations(server, tmp_path, monkeypatch):
+    pipe = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=smoke", "data.n_conversations=8")
+    server.script("schema@queries")  # one answer repaired
+    data = pipe.prepare(None)
+    assert dict(server.requests) == {"topics": 8, "queries": 9}
+    _, convs, own, _ = pipe.conversations()
+    for split in ("train", "val"):  # the LLM's 2+2+2 per conversation train and pick the checkpoint
+        got = data.queries[split]
+        assert len(got) == 6 * len(data.splits[split]) and all(is_llm_query(q) for q in got)
+        for conv in (convs[c] for c in data.splits[split]):
+            assert sorted(q.kind for q in got if q.cid == conv.cid) == ["p1", "p1", "p2", "p2", "shared", "shared"]
+            assert all(5 <= len(q.evidence) <= 12 for q in got)
+    test = set(data.splits["test"])  # the generator's own queries evaluate
+    assert {q.qid for q in data.queries["test"]} == {q.qid for q in own if q.cid in test}
+    llm_texts = {q.text for q in data.queries["train"]}
+    assert data.stats["samples"]["train"] > 0 and {r["query"] for r in data.datasets["train"]} == llm_texts
+    stats = data.stats["queries"]
+    assert stats["source"] == "llm" and stats["generated"] == stats["kept"] == 48 and stats["dropped"] == {}
+    assert stats["llm"]["repaired"] == {"queries": 1} and stats["llm"]["usage"]["calls"] == 17
+    assert stats["source_queries"]["kept"] == len(own)
+    again = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=smoke", "data.n_conversations=8",
+                             "queries.concurrency=3").prepare(None)  # the artifact, not the LLM, answers
+    assert sum(server.requests.values()) == 17 and again.query_key == data.query_key
+
+
+def _locomo_40_turns(tmp_path: Path) -> Path:
+    """The LoCoMo fixture twice over (4 conversations), each padded to 40 turns: the fake server's answers
+    are valid on 40 messages with 5 of each speaker in every block of 10. Its QA and observations unchanged."""
+    samples = []
+    for copy_no in range(2):
+        for sample in json.loads((ROOT / "tests" / "fixtures" / "locomo_tiny.json").read_text()):
+            sample = copy.deepcopy(sample)
+            sample["sample_id"] += f"-{copy_no}"
+            log = sample["conversation"]
+            sessions = [v for k, v in log.items() if k.startswith("session_") and isinstance(v, list) and v]
+            turns, last = [t for s in sessions for t in s], sessions[-1]
+            session = last[0]["dia_id"].split(":")[0]
+            while len(turns) < 40:
+                block = turns[len(turns) // 10 * 10:]
+                who = min(log["speaker_a"], log["speaker_b"], key=lambda n: sum(t["speaker"] == n for t in block))
+                turns.append({"speaker": who, "dia_id": f"{session}:{len(last) + 1}",
+                              "text": f"{who} talks about plan {len(turns)} of copy {copy_no}"})
+                last.append(turns[-1])
+            samples.append(sample)
+    path = tmp_path / "locomo_40.json"
+    path.write_text(json.dumps(samples))
+    return path
+
+
+def test_llm_queries_train_on_locomo_while_its_questions_evaluate(server, tmp_path, monkeypatch):
+    path = _locomo_40_turns(tmp_path)
+    pipe = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=locomo_cv", "model=tiny_random",
+                            f"data.path={path}", "negatives.k=3", "negatives.group_size=2", "queries.max_repairs=0")
+    server.script("schema@queries")  # one conversation's queries stay invalid: dropped and counted
+    data = pipe.prepare(None, 0)
+    assert dict(server.requests) == {"topics": 4, "queries": 4}
+    corpus = load_locomo(path)
+    test = set(data.splits["test"])
+    questions = {q.qid for q in corpus.questions if q.cid in test and corpus.categories[q.qid] in (1, 2, 3, 4)}
+    assert questions and {q.qid for q in data.queries["test"]} == questions  # the file's QA evaluate
+    train = data.queries["train"]
+    assert train and all(is_llm_query(q) and q.kind in ("p1", "p2", "shared") for q in train)
+    file_texts = {q.text for q in corpus.questions + corpus.observations}
+    assert all(r["query"] not in file_texts for r in data.datasets["train"]) and data.stats["samples"]["train"] > 0
+    stats = data.stats["queries"]
+    assert stats["generated"] == 24 and stats["kept"] == 18 and stats["dropped"] == {"invalid LLM answer (queries)": 6}
+    assert stats["llm"]["dropped_conversations"] == 1 and stats["llm"]["dropped_steps"] == {"queries": 1}
+    assert "expected 2 questions about each of" in stats["llm"]["drop_errors"]["queries"][0]
+    assert stats["source_queries"]["kept"] == len(pipe.conversations()[2])  # every valid one, as the file gives it
+
+
 # ---- the whole pipeline as a subprocess (python -m hins.run ...): 15-30 s each ----
-def _hins_run(tmp_path: Path, server: FakeOpenAI, *extra: str, group: str = "synthesis") -> subprocess.Popen:
+def _hins_run(tmp_path: Path, server: FakeOpenAI, *extra: str, group: str = "synthesis",
+              stop_after: str = "data") -> subprocess.Popen:
     """``python -m hins.run +experiment=smoke <group>=<LLM option> ... stop_after=data`` against the server."""
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
            "HINS_TEST_KEY": SECRET}
     option = "openai" if group == "synthesis" else "llm"
     args = ["+experiment=smoke", f"{group}={option}", f"{group}.base_url={server.url}", f"{group}.model=fake-model",
-            f"{group}.api_key_env=HINS_TEST_KEY", "stop_after=data", "data.n_conversations=8", *extra]
+            f"{group}.api_key_env=HINS_TEST_KEY", f"stop_after={stop_after}", "data.n_conversations=8", *extra]
     return subprocess.Popen([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -333,3 +474,16 @@ def test_pipeline_llm_topics_on_procedural_conversations(server, tmp_path):
     stats = json.loads(next((tmp_path / "outputs" / "runs" / "smoke").glob("*/data_stats.json")).read_text())
     assert stats["topics"]["method"] == "llm" and stats["topics"]["usage"]["calls"] == 8
     assert stats["topics"]["ari_vs_ground_truth"] is not None and stats["samples"]["train"] > 0
+
+
+@pytest.mark.slow
+def test_pipeline_llm_queries_smoke_end_to_end(server, tmp_path):
+    proc = _hins_run(tmp_path, server, group="queries", stop_after="train")
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out[-3000:]
+    assert dict(server.requests) == {"topics": 8, "queries": 8}  # the conversations themselves are procedural
+    run_dir = next((tmp_path / "outputs" / "runs" / "smoke").iterdir())
+    stats = json.loads((run_dir / "data_stats.json").read_text())
+    assert stats["queries"]["source"] == "llm" and stats["queries"]["llm"]["usage"]["calls"] == 16
+    assert stats["queries"]["kept"] == 48 and stats["samples"]["train"] > 0
+    assert json.loads((run_dir / "results.json").read_text())["results"]["trained"]["n_queries"] > 0

@@ -1,4 +1,5 @@
-"""LLM synthesis backend (``synthesis=openai``) and LLM topic clustering (``topics=llm``).
+"""LLM synthesis backend (``synthesis=openai``), LLM topic clustering (``topics=llm``) and LLM queries for
+the conversations of any source (``queries=llm``).
 
 Every LLM step of the paper (paper-facts §1.3-1.7) is a prompt file (hins/synthesis/prompts/, named in the
 config) rendered with the step's inputs as JSON, and an answer schema (hins/synthesis/schemas.py). An answer
@@ -9,7 +10,8 @@ the dataset. Conversations run concurrently on one event loop, throttled by the 
 Per conversation: events and brief of each person → conversation (A/B turns, in event order) → topic clusters
 (per-speaker message ids; they become the messages' topic labels) → 2+2+2 queries with evidence ids.
 The last two steps also serve conversations of other sources: ``LLMSynthesizer.annotate`` (topics and
-queries) and ``LLMTopics`` (``topics=llm``, topics only, with any data source).
+queries), ``LLMTopics`` (``topics=llm``, topics only) and ``LLMQueries`` (``queries=llm``, the training
+queries of a procedural or LoCoMo-format source), with any data source.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hins.config import LLMEndpointConfig, LLMSynthesisConfig, LLMTopicsConfig
+from hins.config import LLMEndpointConfig, LLMQueriesConfig, LLMSynthesisConfig, LLMTopicsConfig
+from hins.queries import LLM_QID_TAG
 from hins.records import Conversation, Event, Message, Persona, Query
 from hins.synthesis.llm_client import LLMClient, Usage, cost_usd
 from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
@@ -37,6 +40,7 @@ A = TypeVar("A", bound=BaseModel)
 Job = tuple[str, Persona, Persona]  # conversation id, P1, P2
 QUERIES_PER_KIND = 2
 TOPIC_RANGE = (2, 8)
+_DROP_EXAMPLES = 5  # per step, the problems of this many dropped answers go into the stats
 _TOKENS_PER_WORD = 1.4  # English prose in GPT-style tokenizers, JSON punctuation included; for estimates only
 
 
@@ -67,6 +71,7 @@ class _Steps:
         self.invalid: Counter[str] = Counter()  # answers that broke the schema, per step
         self.repaired: Counter[str] = Counter()  # steps that needed a re-ask and then passed
         self.dropped: Counter[str] = Counter()  # steps given up after max_repairs
+        self.drop_errors: dict[str, list[str]] = {}  # step -> the last answer's problems, for the first few drops
         self.client: LLMClient | None = None
 
     def render(self, step: str, inputs: dict[str, Any], **fields: Any) -> str:
@@ -76,12 +81,14 @@ class _Steps:
         assert self.client is not None
         messages = [{"role": "system", "content": self.templates["system"].substitute()},
                     {"role": "user", "content": prompt}]
+        problems = ""
         for attempt in range(self.settings.max_repairs + 1):
             answer = await self.client.complete(step, messages, salt)
             try:
                 parsed = parse(schema, answer.text, **context)
             except InvalidAnswer as err:
                 self.invalid[step] += 1
+                problems = str(err)
                 messages = [*messages, {"role": "assistant", "content": answer.text},
                             {"role": "user", "content": self.templates["repair"].substitute(error=str(err))}]
                 continue
@@ -89,6 +96,9 @@ class _Steps:
                 self.repaired[step] += 1
             return parsed
         self.dropped[step] += 1
+        examples = self.drop_errors.setdefault(step, [])
+        if len(examples) < _DROP_EXAMPLES:
+            examples.append(problems)
         return None
 
     async def cluster(self, conv: Conversation, k: tuple[int, int]) -> list[str] | None:
@@ -100,9 +110,47 @@ class _Steps:
         answer = await self.ask("topics", TopicsAnswer, prompt, context)
         return answer.labels(len(conv.messages)) if answer else None
 
+    def queries_prompt(self, conv: Conversation, topics: Sequence[str], evidence: tuple[int, int]) -> str:
+        a, b = conv.speakers
+        briefs = conv.briefs or ["", ""]  # other sources may have none: the names and the dialogue remain
+        inputs = {"people": {a: briefs[0], b: briefs[1]}, "topics": list(topics), "messages": _lines(conv)}
+        return self.render("queries", inputs, n_queries=3 * QUERIES_PER_KIND, speaker_a=a, speaker_b=b,
+                           evidence_min=evidence[0], evidence_max=evidence[1])
+
+    async def annotate(self, conv: Conversation, evidence: tuple[int, int], qid_tag: str = "-q"
+                       ) -> tuple[Conversation, list[Query]] | None:
+        """The LLM's topic clusters as the messages' labels, then 2+2+2 queries over them with ``evidence``
+        (min, max) ids each, ids ``{cid}{qid_tag}{i}``; None when an answer stayed invalid."""
+        if len(conv.speakers) != 2:
+            raise ValueError(f"conversation {conv.cid}: LLM queries need two speakers, it has {conv.speakers}")
+        labels = await self.cluster(conv, TOPIC_RANGE)
+        if labels is None:
+            return None
+        conv = replace(conv, messages=[replace(m, topic=label) for m, label in zip(conv.messages, labels)])
+        names, speakers = conv.speakers, [m.speaker for m in conv.messages]
+        topics = list(dict.fromkeys(labels))
+        answer = await self.ask(
+            "queries", QueriesAnswer, self.queries_prompt(conv, topics, evidence),
+            {"speakers": speakers, "names": names, "topics": topics, "per_kind": QUERIES_PER_KIND,
+             "evidence": evidence})
+        if answer is None:
+            return None
+        queries = []
+        for i, q in enumerate(answer.queries):
+            evidence_ids = sorted(set(q.evidence))
+            target = q.target
+            if q.about == "both":  # DESIGN: a shared query's target is the speaker with most evidence messages
+                said = Counter(speakers[m] for m in evidence_ids)
+                target = max(names, key=lambda n: (said[n], n == q.target))
+            kind = {names[0]: "p1", names[1]: "p2"}.get(q.about, "shared")
+            queries.append(Query(qid=f"{conv.cid}{qid_tag}{i}", cid=conv.cid, text=q.text.strip(), target=target,
+                                 kind=kind, topic=q.topic, evidence=evidence_ids))
+        return conv, queries
+
     def stats(self, usage: Usage) -> dict[str, Any]:
         return {"model": self.settings.model, "invalid_answers": dict(self.invalid),
-                "repaired": dict(self.repaired), "dropped_steps": dict(self.dropped), "usage": usage.to_dict()}
+                "repaired": dict(self.repaired), "dropped_steps": dict(self.dropped),
+                "drop_errors": self.drop_errors, "usage": usage.to_dict()}
 
 
 def _run_all(steps: _Steps, desc: str, items: Sequence[Any], work: Callable[[Any], Any]) -> tuple[list[Any], Usage]:
@@ -130,6 +178,17 @@ def _run_all(steps: _Steps, desc: str, items: Sequence[Any], work: Callable[[Any
                         f.cancel()
 
     return asyncio.run(main())
+
+
+def _batch(steps: _Steps, desc: str, items: Sequence[Any], work: Callable[[Any], Any]
+           ) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
+    """``work`` (a conversation's steps) for every item; the conversations and queries of those whose
+    steps all passed, and the stats (dropped conversations counted)."""
+    results, usage = _run_all(steps, f"{desc} ({steps.settings.model})", items, work)
+    kept = [r for r in results if r is not None]
+    stats = {"requested_conversations": len(items), "conversations": len(kept),
+             "dropped_conversations": len(items) - len(kept), **steps.stats(usage)}
+    return [c for c, _ in kept], [q for _, qs in kept for q in qs], stats
 
 
 class LLMSynthesizer:
@@ -167,14 +226,6 @@ class LLMSynthesizer:
                   for label, name, brief, evs in zip("AB", names, briefs, events)}
         return self.steps.render("conversation", people, n_messages=2 * self.settings.turns, turns=self.settings.turns)
 
-    def _queries_prompt(self, conv: Conversation, topics: Sequence[str]) -> str:
-        a, b = conv.speakers
-        briefs = conv.briefs or ["", ""]  # other sources may have none: the names and the dialogue remain
-        inputs = {"people": {a: briefs[0], b: briefs[1]}, "topics": list(topics), "messages": _lines(conv)}
-        lo, hi = EVIDENCE_RANGE
-        return self.steps.render("queries", inputs, n_queries=3 * QUERIES_PER_KIND, speaker_a=a, speaker_b=b,
-                                 evidence_min=lo, evidence_max=hi)
-
     async def _dialogue(self, job: Job) -> tuple[Conversation, list[Query]] | None:
         cid, p1, p2 = job
         names = speaker_names(p1, p2)
@@ -192,52 +243,17 @@ class LLMSynthesizer:
         conv = Conversation(cid=cid, speakers=names, personas=[p1, p2], briefs=[b1, b2], events=e1 + e2,
                             messages=[Message(mid=i, speaker=names["AB".index(t.speaker)], text=t.text.strip())
                                       for i, t in enumerate(turns.messages)])
-        return await self._annotate(conv)
-
-    async def _annotate(self, conv: Conversation) -> tuple[Conversation, list[Query]] | None:
-        """The LLM's topic clusters as the messages' labels, then 2+2+2 queries over them."""
-        if len(conv.speakers) != 2:
-            raise ValueError(f"conversation {conv.cid}: LLM queries need two speakers, it has {conv.speakers}")
-        labels = await self.steps.cluster(conv, TOPIC_RANGE)
-        if labels is None:
-            return None
-        conv = replace(conv, messages=[replace(m, topic=label) for m, label in zip(conv.messages, labels)])
-        names, speakers = conv.speakers, [m.speaker for m in conv.messages]
-        topics = list(dict.fromkeys(labels))
-        answer = await self.steps.ask(
-            "queries", QueriesAnswer, self._queries_prompt(conv, topics),
-            {"speakers": speakers, "names": names, "topics": topics, "per_kind": QUERIES_PER_KIND,
-             "evidence": EVIDENCE_RANGE})
-        if answer is None:
-            return None
-        queries = []
-        for i, q in enumerate(answer.queries):
-            evidence = sorted(set(q.evidence))
-            target = q.target
-            if q.about == "both":  # DESIGN: a shared query's target is the speaker with most evidence messages
-                said = Counter(speakers[m] for m in evidence)
-                target = max(names, key=lambda n: (said[n], n == q.target))
-            kind = {names[0]: "p1", names[1]: "p2"}.get(q.about, "shared")
-            queries.append(Query(qid=f"{conv.cid}-q{i}", cid=conv.cid, text=q.text.strip(), target=target, kind=kind,
-                                 topic=q.topic, evidence=evidence))
-        return conv, queries
-
-    def _batch(self, desc: str, items: Sequence[Any], work: Callable[[Any], Any]
-               ) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
-        results, usage = _run_all(self.steps, f"{desc} ({self.settings.model})", items, work)
-        kept = [r for r in results if r is not None]
-        stats = {"requested_conversations": len(items), "conversations": len(kept),
-                 "dropped_conversations": len(items) - len(kept), **self.steps.stats(usage)}
-        return [c for c, _ in kept], [q for _, qs in kept for q in qs], stats
+        return await self.steps.annotate(conv, EVIDENCE_RANGE)
 
     def synthesize(self, jobs: Sequence[Job]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
         """All conversations concurrently; those with an invalid step are dropped and counted in the stats."""
-        return self._batch("LLM synthesis", jobs, self._dialogue)
+        return _batch(self.steps, "LLM synthesis", jobs, self._dialogue)
 
     def annotate(self, conversations: Sequence[Conversation]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
         """LLM topic labels and queries for conversations of another source (procedural, LoCoMo-format): copies
         of the conversations with the LLM's topic on every message, and their queries; dropped ones counted."""
-        return self._batch("LLM topics and queries", conversations, self._annotate)
+        return _batch(self.steps, "LLM topics and queries", conversations,
+                      lambda conv: self.steps.annotate(conv, EVIDENCE_RANGE))
 
     def estimate(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """Calls, tokens and cost the jobs would need without repairs, spending nothing. Event and brief
@@ -315,3 +331,25 @@ class LLMTopics:
                 progress(1)
         self.last_stats = {"fallback_conversations": sum(r is None for r in results), **self.steps.stats(usage)}
         return labels
+
+
+class LLMQueries:
+    """``queries=llm``: the LLM writes the training queries for the conversations of any source (procedural,
+    LoCoMo-format), concurrently: per conversation, topic clusters (the topics the queries prompt offers), then
+    2 questions about each person and 2 shared ones, each with a target, a topic and evidence_min-evidence_max
+    evidence ids. A conversation whose answers stay invalid after the repairs gets no query; the queries lost
+    are counted by reason. Query ids carry ``LLM_QID_TAG``, so the pipeline tells them from the source's own."""
+
+    def __init__(self, **settings: Any):
+        self.settings = LLMQueriesConfig.model_validate(settings)
+        self.steps = _Steps(self.settings)
+
+    def generate(self, conversations: Sequence[Conversation]) -> tuple[list[Query], dict[str, Any]]:
+        evidence = (self.settings.evidence_min, self.settings.evidence_max)
+        _, queries, stats = _batch(self.steps, "LLM queries", conversations,
+                                   lambda conv: self.steps.annotate(conv, evidence, LLM_QID_TAG))
+        per_conversation = 3 * QUERIES_PER_KIND
+        stats["requested_queries"] = per_conversation * len(conversations)
+        stats["lost_queries"] = {f"invalid LLM answer ({step})": per_conversation * n
+                                 for step, n in sorted(stats["dropped_steps"].items())}
+        return queries, stats

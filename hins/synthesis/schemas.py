@@ -84,6 +84,27 @@ class BriefAnswer(_Answer):
         return self
 
 
+# What counts as a greeting in a speaker's first message (the conversation prompt asks the two to greet each
+# other): any of these words or phrases, anywhere in the message, case-insensitive, as whole words ("Hey Sam!",
+# "Oh hi, long time no see", "Morning! How are you?"). Lenient on purpose: a real opening passes; only a
+# message that starts mid-conversation ("The lasagna recipe worked ...") fails.
+GREETINGS = (
+    "hi", "hello", "hey", "heya", "hiya", "howdy", "yo", "greetings", "welcome", "hola", "g'day",
+    "good morning", "good afternoon", "good evening", "morning", "afternoon", "evening",
+    "what's up", "whats up", "sup", "how are you", "how are things", "how's it going", "how is it going",
+    "how have you been", "how've you been", "how's your", "how is your", "how was your",
+    "long time no see", "nice to see you", "good to see you", "great to see you", "good to hear from you",
+    "nice to hear from you", "great to hear from you", "nice to meet you", "good to meet you",
+)
+_GREETING = re.compile(r"\b(?:" + "|".join(re.escape(g).replace(r"\ ", r"\s+") for g in GREETINGS) + r")\b",
+                       re.IGNORECASE)
+
+
+def greets(text: str) -> bool:
+    """Whether ``text`` holds one of GREETINGS (typographic apostrophes count as straight ones)."""
+    return bool(_GREETING.search(text.replace("\u2019", "'")))
+
+
 class Turn(_Answer):
     speaker: Literal["A", "B"]
     text: str
@@ -91,7 +112,9 @@ class Turn(_Answer):
 
 
 class ConversationAnswer(_Answer):
-    """Context: ``n_messages``, ``events`` (the valid event ids, each person's in time order: A1.., B1..)."""
+    """Context: ``n_messages``, ``events`` (the valid event ids, each person's in time order: A1.., B1..).
+    Rules: the count, strict A/B alternation, 5-40 words a message, events in time order, and a greeting in
+    each person's first message (``GREETINGS``)."""
 
     messages: list[Turn]
 
@@ -101,6 +124,11 @@ class ConversationAnswer(_Answer):
         problems = []
         if len(self.messages) != ctx["n_messages"]:
             problems.append(f"expected exactly {ctx['n_messages']} messages, got {len(self.messages)}")
+        for who in "AB":  # each person's first message greets the other
+            first = next((i for i, m in enumerate(self.messages) if m.speaker == who), None)
+            if first is not None and not greets(self.messages[first].text):
+                problems.append(f"messages[{first}], {who}'s first message, has no greeting: open it with one "
+                                "(e.g. 'Hi', 'Hello', 'Hey', 'Good morning', 'How are you?')")
         order = {eid: i for i, eid in enumerate(ctx["events"])}
         latest: dict[str, int] = {}  # person -> place of the latest event first mentioned
         seen: set[str] = set()
