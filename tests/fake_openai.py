@@ -14,6 +14,7 @@ finished call was ever sent twice, and it records the Authorization headers it r
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import json
 import re
@@ -85,6 +86,11 @@ def valid_answer(step: str, task: str, data: dict[str, Any]) -> dict[str, Any]:
                              "target": target, "topic": data["topics"][k],
                              "evidence": [i for i, who in blocks[k] if about == "both" or who == target]}
                             for about, target, k in plan]}
+    if step == "qa_answer":  # a short phrase from the most relevant memory, as the prompt asks
+        words = re.sub(r"^\(.*?\)\s*", "", data["memories"][0] if data["memories"] else "").split()
+        return {"answer": " ".join(words[1:5]) or "unknown"}
+    if step == "personamem_choice":
+        return {"choice": sorted(data["options"])[0]}
     return {"ok": True}
 
 
@@ -103,10 +109,12 @@ def plain_answer(messages: list[dict[str, str]]) -> str:
         return ", ".join(words[:3])
     if "User Private Data" in system + user:
         return "【User Private Data】\n- None\n【Assistant Knowledge】\n- None"
-    if '"facts"' in system + user:
+    if '"event"' in system + user and "ADD" in system + user:  # Mem0's memory update: add every new fact
+        block = user.rsplit("triple backticks", 1)[-1].split("```")
+        facts = ast.literal_eval(block[1].strip()) if len(block) > 2 else []  # a Python list literal
+        return json.dumps({"memory": [{"id": str(i), "text": f, "event": "ADD"} for i, f in enumerate(facts)]})
+    if '"facts"' in system + user:  # Mem0's fact extraction: the last turns, as facts
         return json.dumps({"facts": [line.split(":", 1)[-1].strip() for line in user.splitlines() if ":" in line][-3:]})
-    if '"event"' in system + user and "ADD" in system + user:
-        return json.dumps({"memory": []})
     return f"They talked about {' and '.join(words[:2])}."
 
 
