@@ -2,17 +2,22 @@
 
 A stage's output lives in ``<root>/<stage>/<key>/`` where the key hashes the stage's own config and
 the keys of the stages it read. A directory counts as finished only when its ``MANIFEST.json``
-exists and every file matches the size and sha256 recorded there; it is written in a temporary
-directory and renamed into place, so a run killed mid-write leaves nothing a later run would trust.
+exists, names that stage and key, and every file matches the size and sha256 recorded there; it is
+written in a temporary directory and renamed into place, so a run killed mid-write leaves nothing a
+later run would trust. A full disk stops the build with the path (``DiskFullError``), the partial
+directory removed; the next run builds the artifact again.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +25,37 @@ from typing import Any, TypeVar
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MANIFEST = "MANIFEST.json"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:40] or "host"
+
+
+class DiskFullError(OSError):
+    """The disk (or quota) filled up while writing; the message names the path and the free space."""
+
+
+def disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in _NO_SPACE
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
+    probe = Path(path).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 # Bump when a stage's on-disk format or meaning changes, so old caches are not read as new ones.
@@ -49,23 +85,49 @@ def write_manifest(directory: Path, meta: dict[str, Any]) -> None:
     (directory / MANIFEST).write_text(json.dumps({"meta": meta, "files": files}, indent=1))
 
 
-def verify(directory: Path) -> str | None:
-    """None when the artifact is complete and intact, else the reason it is not."""
+def verify(directory: Path, stage: str | None = None, key: str | None = None) -> str | None:
+    """None when the artifact is complete and intact, else the reason it is not.
+
+    Any damage reads as a reason, never as an exception: a missing, unreadable or malformed manifest, a
+    manifest of another stage or key (a copied or renamed directory), a file missing, added, truncated or
+    edited.
+    """
     manifest = directory / MANIFEST
-    if not manifest.exists():
+    if not manifest.is_file():
         return "no manifest (unfinished write)"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError) as err:
-        return f"unreadable manifest: {err}"
+        record = json.loads(manifest.read_bytes())
+        files = record["files"]
+        meta = record.get("meta", {})
+        if not isinstance(files, dict) or not isinstance(meta, dict):
+            raise TypeError("files and meta must be objects")
+        sizes = {name: (int(rec["bytes"]), str(rec["sha256"])) for name, rec in files.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return f"unreadable manifest: {type(err).__name__}: {err}"
+    for field, want in (("stage", stage), ("key", key)):
+        if want is not None and meta.get(field) != want:
+            return f"the manifest is for {field} {meta.get(field)!r}, not {want!r}"
     present = {str(p.relative_to(directory)) for p in _files(directory)}
-    if present != set(files):
-        return f"files differ from the manifest: {sorted(present ^ set(files))[:5]}"
-    for name, rec in files.items():
+    if present != set(sizes):
+        return f"files differ from the manifest: {sorted(present ^ set(sizes))[:5]}"
+    for name, (size, digest) in sizes.items():
         path = directory / name
-        if path.stat().st_size != rec["bytes"] or sha256_file(path) != rec["sha256"]:
-            return f"{name} does not match its recorded checksum"
+        try:
+            if path.stat().st_size != size or sha256_file(path) != digest:
+                return f"{name} does not match its recorded checksum"
+        except OSError as err:
+            return f"{name} cannot be read: {err}"
     return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 class ArtifactStore:
@@ -85,29 +147,60 @@ class ArtifactStore:
     ) -> T:
         """Load the finished artifact, or build it into a temporary directory and move it into place.
 
-        ``build(tmp_dir)`` writes the files and may return extra manifest metadata.
+        ``build(tmp_dir)`` writes the files and may return extra manifest metadata. A cached artifact that
+        fails verification, or that verifies but cannot be loaded (written by an older format), is rebuilt.
         """
         final = self.path(stage, key)
         if final.exists():
-            problem = verify(final)
+            problem = verify(final, stage, key)
             if problem is None:
-                log.info("stage %s: reusing cached artifact %s", stage, final)
-                return load(final)
+                try:
+                    loaded = load(final)
+                except Exception as err:  # noqa: BLE001 - any failure to read a cached artifact means: rebuild it
+                    problem = f"it does not load ({type(err).__name__}: {err})"
+                else:
+                    log.info("stage %s: reusing cached artifact %s", stage, final)
+                    return loaded
             log.warning("stage %s: cached artifact %s is not usable (%s); rebuilding", stage, final, problem)
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{key}.tmp-{os.getpid()}"
+        self._remove_stale_tmp(final.parent, key)
+        tmp = final.parent / f".{key}.tmp-{_HOST}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         log.info("stage %s: building artifact %s", stage, final)
         try:
+            tmp.mkdir()
             extra = build(tmp) or {}
             write_manifest(tmp, {"stage": stage, "key": key, **(meta or {}), **extra})
-            os.replace(tmp, final)
-        except BaseException:
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                # Another process finished the same artifact first (a parallel sweep): keep theirs if it is intact.
+                if not final.exists() or verify(final, stage, key) is not None:
+                    raise
+                log.info("stage %s: %s was finished by another process; using it", stage, final)
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            if disk_full(err):
+                where = getattr(err, "filename", None) or tmp
+                raise DiskFullError(
+                    errno.ENOSPC, f"stage {stage}: no space left on the device while writing {where} "
+                    f"({human_bytes(free_bytes(final.parent))} free there). The partial artifact was removed; free "
+                    "some space or point HINS_CACHE (paths.cache_dir) at a larger disk, and run again: the "
+                    "stage is rebuilt", str(where)) from err
             raise
         return load(final)
+
+    @staticmethod
+    def _remove_stale_tmp(parent: Path, key: str) -> None:
+        """Temporary directories of processes of this machine that died mid-build (a kill, a power cut) are never
+        read; remove them. (A cache shared between machines keeps the others': their processes may be alive.)"""
+        for tmp in parent.glob(f".{key}.tmp-{_HOST}-*"):
+            pid = tmp.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                log.info("removing %s, left by process %s that died while writing it", tmp, pid)
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -121,5 +214,17 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """Every non-blank line of a JSONL file as an object; a bad line raises ValueError naming file and line."""
+    rows = []
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+                raise ValueError(f"{path}: line {lineno}: not a JSON record ({err})") from err
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}: line {lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows

@@ -201,14 +201,15 @@ class ModelConfig(_Strict):
     query_prefix: str = ""
     max_query_length: int = Field(ge=4, le=8192)
     max_passage_length: int = Field(ge=4, le=8192)
-    temperature: float = Field(gt=0)
+    temperature: float = Field(ge=0.005, le=10)  # bounds as loss.temperature's, so the error names this key
     arch: dict[str, Any] = Field(default_factory=dict)
 
 
 class LossConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     target: str = Field(alias="_target_")
-    # Below 0.005 the logits of cosine scores exceed 200 and bf16 training loses all resolution.
+    # Below 0.005 the logits of cosine scores exceed 200 and bf16 training loses all resolution; NaN and inf
+    # fail every bound, so they are rejected here too.
     temperature: float = Field(ge=0.005, le=10)
     in_batch_negatives: bool
 
@@ -221,13 +222,15 @@ class TrainerConfig(_Strict):
     batch_size: int = Field(ge=1)
     length_chunk: int = Field(ge=1)  # passages of a step are encoded in chunks of similar length
     max_steps: int = Field(ge=1)
-    lr: float = Field(gt=0, le=1e-2)
+    lr: float = Field(gt=0, le=1e-2)  # above 1e-2 AdamW fine-tuning of a transformer diverges; NaN/inf rejected
     weight_decay: float = Field(ge=0, le=1)
     warmup_ratio: float = Field(ge=0, lt=1)
     val_every_n_steps: int = Field(ge=1)
     grad_clip: float | None = Field(default=None, gt=0)
     num_workers: int = Field(ge=0)
-    log_every_n_steps: int = Field(ge=1)
+    log_every_n_steps: int = Field(ge=1)  # also how often the loss is checked for NaN / inf (one host sync)
+    # Continue an interrupted run of the same config from its last checkpoint (paths.train_state_dir).
+    resume: bool = True
 
 
 class EvalConfig(_Strict):

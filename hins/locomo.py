@@ -286,7 +286,7 @@ def _questions(where: _Where, index: int, sid: Any, conv: Conversation, lookup: 
             category = int(category)
         label = category if isinstance(category, int) else str(category)
         corpus.qa_in_file[label] = corpus.qa_in_file.get(label, 0) + 1
-        if isinstance(category, bool) or category not in CATEGORIES:
+        if isinstance(category, bool) or not isinstance(category, int) or category not in CATEGORIES:
             stats["qa_unknown_category"] += 1
             continue
         evidence = _evidence(item.get("evidence"), lookup, stats, "qa")

@@ -390,6 +390,9 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
     out = Path(output_dir)
+    from hins.disk import log_estimate
+
+    log_estimate(run, cfg.paths.cache_dir, out, embedder)
     folds = run_folds(run)
     if len(folds) == 1:
         return _run_one(cfg, run, embedder, out, folds[0])
@@ -408,7 +411,7 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
 
 def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Path,
              fold: int | None) -> dict[str, Any]:
-    from hins.train import fit  # Lightning is imported only when training
+    from hins.train import finish_resume, fit  # Lightning is imported only when training
 
     pipe = Pipeline(cfg, run, out)
     data = pipe.prepare(embedder, fold)
@@ -426,8 +429,10 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
                                         run.eval.ndcg_k)}
     log.info("untuned %s: %s", run.eval.split, _brief(results["untuned"]))
     trained, train_info = fit(cfg, run, embedder, data.datasets["train"],
-                              (lambda m: _val_metrics(score(m, val))) if val else None, out)
+                              (lambda m: _val_metrics(score(m, val))) if val else None, out,
+                              resume_dir(cfg, run, data.query_key, fold))
     results["trained"] = score(trained, test)
+    finish_resume(train_info, out)
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
     summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "results": results,
@@ -440,6 +445,18 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n\n"
           f"Written to {out}")
     return summary
+
+
+def resume_dir(cfg: DictConfig, run: RunConfig, data_key: str, fold: int | None) -> Path | None:
+    """Where a training run keeps its checkpoints until its results are written: one directory per config,
+    data and fold, so the same command run again after a kill finds them (None: trainer.resume=false)."""
+    if not run.trainer.resume:
+        return None
+    from hins.logging_utils import loggable_config
+
+    what = {k: v for k, v in loggable_config(cfg).items() if k not in ("paths", "logger", "stop_after")}
+    root = cfg.paths.get("train_state_dir") or Path(cfg.paths.cache_dir).parent / "train_state"
+    return Path(root) / f"{run.name}-{config_key('training', what, data_key, fold)}"
 
 
 def _untuned_vectors(pipe: Pipeline, data: PipelineData, embedder: Embedder, test: EvalSet) -> EvalVectors:

@@ -39,13 +39,33 @@ def main(cfg: DictConfig) -> float | None:
             return record.get("objective")
         log.info("%s holds a finished job of another config; running again", output_dir)
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    from hins.artifacts import DiskFullError, disk_full, free_bytes, human_bytes
+    from hins.locomo import LocomoFormatError
+    from hins.personas import PersonaSourceError
     from hins.pipeline import run_pipeline
 
     try:
         summary = run_pipeline(cfg, run, output_dir)
+    except (LocomoFormatError, PersonaSourceError) as err:  # a bad input file: the message names file, record, field
+        log.error("%s", err)
+        sys.exit(2)
     except ModelLoadError as err:
         log.error("%s", err)
         sys.exit(3)
+    except FloatingPointError as err:  # hins.train.TrainingDiverged: NaN or inf loss, with its step and batch
+        log.error("training stopped: %s", err)
+        sys.exit(4)
+    except OSError as err:
+        if not disk_full(err):
+            raise
+        if isinstance(err, DiskFullError):
+            log.error("%s", err.strerror)
+        else:  # a checkpoint, the model or a result file: what was finished is kept, and a rerun resumes
+            where = err.filename or output_dir
+            log.error("no space left on the device while writing %s (%s free there); free some space and run the "
+                      "same command again: finished stages are reused and training resumes from its last "
+                      "checkpoint", where, human_bytes(free_bytes(where)))
+        sys.exit(5)
     # The value a Hydra sweeper would optimise: the trained model's held-out nDCG (None when only data was built).
     objective = summary.get("objective")
     write_json(done, {"config_key": key, "objective": objective})

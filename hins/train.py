@@ -3,23 +3,37 @@
 Each training sample is (query, positive, K negatives); the loss sees the sample's own 1+K passages
 unless in-batch negatives are switched on. AdamW, linear warmup then linear decay; the checkpoint
 with the best validation nDCG@k is the one kept.
+
+Resuming (``trainer.resume``, on by default): a run keeps its checkpoints in a directory keyed by its
+config (``paths.train_state_dir``) and saves ``last.ckpt`` there at every validation, with the random
+number generators' state; the same command run again after a kill continues from it, skipping the
+batches already trained on, to the same final weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import math
+import os
+import random
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from hins.config import TrainerConfig
 from hins.model import Embedder
 
 log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step, the batch and its samples."""
 
 
 class SampleCollator:
@@ -63,6 +77,7 @@ class ContrastiveModule(pl.LightningModule):
         self.cfg = trainer_cfg
         self.validate_fn = validate
         self.train_mode_seen: list[bool] = []  # whether the encoder really trained in train mode (dropout on)
+        self._unchecked: list[tuple[int, int, int, list[str], torch.Tensor]] = []  # losses not yet checked
 
     def on_train_start(self) -> None:
         # transformers 5 returns models in eval mode; make sure dropout is on when training starts.
@@ -73,13 +88,43 @@ class ContrastiveModule(pl.LightningModule):
         q = self.embedder(batch["query"])
         p = self.embedder.forward_chunks(*batch["passages"]).view(q.shape[0], batch["group"], -1)
         loss = self.loss_fn(q, p, batch["query_group"])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss is {loss.item()} at step {self.global_step} (batch {batch_idx}, "
-                f"samples {batch['sid'][:4]}...): lower trainer.lr or raise loss.temperature"
-            )
-        self.log("train/loss", loss, prog_bar=True, batch_size=q.shape[0])
+        # Checked every log_every_n_steps steps (check_finite), not here: no extra host sync per step.
+        self._unchecked.append((self.global_step, batch_idx, self.current_epoch, batch["sid"][:4], loss.detach()))
+        # sync_dist: under DDP the logged value is the mean over the processes, the loss of the global batch.
+        self.log("train/loss", loss, prog_bar=True, batch_size=q.shape[0], sync_dist=True)
         return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if len(self._unchecked) >= self.cfg.log_every_n_steps:
+            self.check_finite()
+
+    def on_validation_start(self) -> None:
+        self.check_finite()  # never validate, or checkpoint, weights a NaN step has spoiled
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite()
+
+    def on_train_end(self) -> None:
+        self.check_finite()
+
+    def check_finite(self) -> None:
+        """Raise TrainingDiverged naming the first step whose loss was NaN or inf (one host sync for all steps
+        since the last check; under DDP every process stops together)."""
+        if not self._unchecked:
+            return
+        pending, self._unchecked = self._unchecked, []
+        values = torch.stack([entry[-1].float() for entry in pending]).cpu().tolist()
+        bad = [(entry, v) for entry, v in zip(pending, values) if not math.isfinite(v)]
+        if not self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
+            return
+        if not bad:
+            raise TrainingDiverged(f"the training loss became NaN or inf on another device by step "
+                                   f"{pending[-1][0]}: lower trainer.lr or raise loss.temperature")
+        (step, batch_idx, epoch, sids, _), value = bad[0]
+        raise TrainingDiverged(
+            f"training loss is {value} at step {step} (batch {batch_idx} of epoch {epoch}, samples {sids}...; "
+            f"{len(bad)} of the {len(pending)} steps since the last check): lower trainer.lr or raise "
+            "loss.temperature")
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         if self.validate_fn is None:
@@ -93,7 +138,7 @@ class ContrastiveModule(pl.LightningModule):
             (no_decay if param.ndim < 2 else decay).append(param)  # no decay on biases and LayerNorm
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.cfg.lr,
+            lr=self.cfg.lr, fused=self.device.type == "cuda",  # one kernel for all parameters on a GPU
         )
         total = self.cfg.max_steps
         warmup = int(self.cfg.warmup_ratio * total)
@@ -101,11 +146,63 @@ class ContrastiveModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class ResumableBatchSampler(Sampler[list[int]]):
+    """The batches ``DataLoader(shuffle=True, generator=torch.Generator().manual_seed(seed))`` gives, epoch after
+    epoch, but starting at any step: ``position()`` (the trainer's global step) says how many batches were already
+    trained on, so a resumed run rebuilds that epoch's order and skips them.
+
+    Epoch e's order is the one the DataLoader's generator gives after e epochs: each epoch the DataLoader's
+    iterator draws its base seed, then RandomSampler draws a permutation, then (at the epoch's end) an empty tail.
+    """
+
+    def __init__(self, n: int, batch_size: int, drop_last: bool, seed: int):
+        self.n, self.batch_size, self.drop_last, self.seed = n, batch_size, drop_last, seed
+        self.position: Callable[[], int] = lambda: 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed)
+        for _ in range(epoch + 1):
+            torch.empty((), dtype=torch.int64).random_(generator=generator)  # the iterator's base seed
+            order = torch.randperm(self.n, generator=generator)
+            torch.randperm(self.n, generator=generator)  # RandomSampler's tail, drawn when the epoch runs out
+        return order.tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, done = divmod(self.position(), len(self))
+        order = self.epoch_order(epoch)
+        for start in range(done * self.batch_size, self.n, self.batch_size):
+            batch = order[start : start + self.batch_size]
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            yield batch
+
+
+class _StepLoader(DataLoader):
+    """A DataLoader whose place is the trainer's global step (restored with the checkpoint): nothing else to save.
+    (Having state_dict/load_state_dict tells Lightning the loader resumes mid-epoch.)"""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+
 def train_loader(dataset: Any, embedder: Embedder, cfg: TrainerConfig, seed: int, world_size: int = 1) -> DataLoader:
-    """Shuffled with a seeded generator; per-device batch = global batch / devices."""
+    """Shuffled with a seeded generator; per-device batch = global batch / devices. On one device the batches
+    come from a ResumableBatchSampler (the same batches, resumable mid-epoch)."""
     if cfg.batch_size % world_size:
         raise ValueError(f"trainer.batch_size={cfg.batch_size} is not divisible by the {world_size} devices")
     generator = torch.Generator().manual_seed(seed)
+    if world_size == 1:
+        # The DataLoader still draws its iterators' base seeds from its own generator, not torch's global one.
+        sampler = ResumableBatchSampler(len(dataset), cfg.batch_size, len(dataset) >= cfg.batch_size, seed)
+        return _StepLoader(dataset, batch_sampler=sampler, collate_fn=SampleCollator(embedder, cfg.length_chunk),
+                           num_workers=cfg.num_workers, generator=torch.Generator(),
+                           persistent_workers=cfg.num_workers > 0)
     return DataLoader(
         dataset, batch_size=cfg.batch_size // world_size, shuffle=True, drop_last=len(dataset) >= cfg.batch_size,
         collate_fn=SampleCollator(embedder, cfg.length_chunk), num_workers=cfg.num_workers, generator=generator,
@@ -130,8 +227,13 @@ def _loggers(cfg: Any, run: Any, out: Path) -> list[Any]:
 
 
 def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
-        validate: Callable[[Embedder], dict[str, float]] | None, out: Path) -> tuple[Embedder, dict[str, Any]]:
-    """Train a copy of ``embedder``; return the best checkpoint's embedder (also saved to ``out/model``)."""
+        validate: Callable[[Embedder], dict[str, float]] | None, out: Path,
+        state_dir: Path | None = None) -> tuple[Embedder, dict[str, Any]]:
+    """Train a copy of ``embedder``; return the best checkpoint's embedder (also saved to ``out/model``).
+
+    With ``state_dir`` (the run's resume directory, see ``finish_resume``) the checkpoints live there, with
+    ``last.ckpt`` saved at every validation; a ``last.ckpt`` left by a killed run of the same config is resumed.
+    """
     import copy
 
     from hydra.utils import instantiate
@@ -146,25 +248,41 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     callbacks: list[Any] = [LearningRateMonitor(logging_interval="step")]
     checkpoint = None
     if validate is not None:
-        checkpoint = ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor=monitor, mode="max", save_top_k=1,
-                                     filename="best-{step}")
+        checkpoint = ModelCheckpoint(dirpath=str(state_dir or out / "checkpoints"), monitor=monitor, mode="max",
+                                     save_top_k=1, filename="best-{step}")
         callbacks.append(checkpoint)
-    devices = tcfg.devices
-    world = devices if isinstance(devices, int) else 1
+    if state_dir is not None:
+        # After the best checkpoint (Lightning keeps their order), so last.ckpt holds this validation's best score.
+        trigger = {"save_on_train_epoch_end": False} if validate else {"every_n_train_steps": tcfg.val_every_n_steps}
+        callbacks += [_RandomState(), ModelCheckpoint(dirpath=str(state_dir), filename=LAST, monitor=None,
+                                                       save_top_k=1, enable_version_counter=False, **trigger)]
     trainer = pl.Trainer(
-        accelerator=tcfg.accelerator, devices=devices, strategy=tcfg.strategy, precision=tcfg.precision,
+        accelerator=tcfg.accelerator, devices=tcfg.devices, strategy=tcfg.strategy, precision=tcfg.precision,
         max_steps=tcfg.max_steps, max_epochs=-1, val_check_interval=tcfg.val_every_n_steps,
         check_val_every_n_epoch=None, num_sanity_val_steps=0, gradient_clip_val=tcfg.grad_clip,
         logger=_loggers(cfg, run, out) or False, callbacks=callbacks, log_every_n_steps=tcfg.log_every_n_steps,
-        enable_checkpointing=checkpoint is not None, default_root_dir=str(out), deterministic=False,
+        enable_checkpointing=checkpoint is not None or state_dir is not None, default_root_dir=str(out),
+        deterministic=False,
     )
-    loader = train_loader(train_data, model, tcfg, run.seed, world)
+    # Global batch = trainer.batch_size whatever the device count (devices: N, "auto", -1, a list; several nodes).
+    loader = train_loader(train_data, model, tcfg, run.seed, trainer.world_size)
     val_loader = DataLoader([0], batch_size=1, collate_fn=lambda x: x) if validate is not None else None
-    if val_loader is not None and tcfg.val_every_n_steps > len(loader):
+    steps_per_epoch = max(1, len(loader) // trainer.world_size)  # DDP gives each process 1/world of the samples
+    if val_loader is not None and tcfg.val_every_n_steps > steps_per_epoch:
         trainer.val_check_interval = None  # validate at epoch ends when an epoch is shorter than the interval
         trainer.check_val_every_n_epoch = 1
-    trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
+    if isinstance(loader.batch_sampler, ResumableBatchSampler):
+        loader.batch_sampler.position = lambda: trainer.global_step
+    with _resume_lock(state_dir if trainer.global_rank == 0 else None):
+        resume_from = _resume_point(state_dir, tcfg.max_steps, clean=trainer.global_rank == 0)
+        trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=resume_from,
+                    weights_only=False)
+    if trainer.global_rank != 0:
+        # A DDP process Lightning started by running the command again: rank 0 evaluates and writes the results.
+        raise SystemExit(0)
     info: dict[str, Any] = {"steps": trainer.global_step, "train_mode_share": _share(module.train_mode_seen)}
+    if state_dir is not None:
+        info.update(state_dir=str(state_dir), resumed_from=resume_from)
     if checkpoint is not None and checkpoint.best_model_path:
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
@@ -181,3 +299,96 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
 
 def _share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
+
+
+LAST = "last"  # last.ckpt: the resume point
+
+
+class _RandomState(pl.Callback):
+    """Saves the random generators' state in every checkpoint and restores it when a run resumes, so dropout
+    draws the same masks after a restart as in an uninterrupted run (Lightning does not save them)."""
+
+    def __init__(self) -> None:
+        self._restore: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        import numpy as np
+
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, gauss],
+                "python": random.getstate()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restore = state_dict
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._restore is None:
+            return
+        import numpy as np
+
+        state, self._restore = self._restore, None
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
+        version, internal, gauss_next = state["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+
+
+@contextlib.contextmanager
+def _resume_lock(state_dir: Path | None) -> Iterator[None]:
+    """One process at a time trains in a resume directory (two runs of one config at once would clobber it)."""
+    if state_dir is None:
+        yield
+        return
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "LOCK").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another run of this config is training in {state_dir}; wait for it to finish, or "
+                               "run with trainer.resume=false to train a separate copy from scratch") from None
+        yield
+
+
+def _resume_point(state_dir: Path | None, max_steps: int, clean: bool = True) -> str | None:
+    """The last.ckpt to resume from, or None to start afresh (``clean``: clearing what an unreadable state left)."""
+    if state_dir is None:
+        return None
+    last = state_dir / f"{LAST}.ckpt"
+    if last.is_file():
+        try:
+            step = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+        except Exception as err:  # noqa: BLE001 - any damage: start again rather than fail
+            log.warning("resume checkpoint %s is unreadable (%s: %s); training from scratch",
+                        last, type(err).__name__, err)
+        else:
+            log.info("resuming training from %s (step %d of %d)", last, step, max_steps)
+            return str(last)
+    for stale in state_dir.iterdir() if clean and state_dir.is_dir() else ():
+        if stale.name != "LOCK":
+            (shutil.rmtree if stale.is_dir() else os.remove)(stale)
+    log.info("training checkpoints go to %s until the results are written: the same command run again after a "
+             "kill resumes from them", state_dir)
+    return None
+
+
+def finish_resume(info: dict[str, Any], out: Path) -> None:
+    """Once the run's results are safe: move the best checkpoint into ``out/checkpoints`` and delete the resume
+    directory (a rerun of the same command then trains afresh)."""
+    state = info.get("state_dir")
+    if not state or not Path(state).is_dir():
+        return
+    best = info.get("best_checkpoint")
+    if best and Path(best).is_file() and Path(best).resolve().parent == Path(state).resolve():
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        moved = out / "checkpoints" / Path(best).name
+        shutil.move(best, moved)
+        info["best_checkpoint"] = str(moved)
+    shutil.rmtree(state, ignore_errors=True)
+    info.pop("state_dir", None)

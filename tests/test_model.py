@@ -37,6 +37,7 @@ def test_encode_restores_train_mode(tiny_embedder):
 
 def test_embeddings_are_normalised(tiny_embedder):
     v = tiny_embedder.encode(["one", "two three four"])
+    assert tiny_embedder.encode([]).shape == (0, tiny_embedder.dim)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert torch.is_tensor(next(tiny_embedder.parameters()))
 
@@ -66,3 +67,31 @@ def test_length_chunks_give_the_same_embeddings_in_text_order(tiny_embedder):
     assert [c["input_ids"].shape[0] for c in chunks] == [2, 2]
     assert chunks[0]["input_ids"].shape[1] < chunks[1]["input_ids"].shape[1]  # short texts padded less
     assert torch.allclose(tiny_embedder.forward_chunks(chunks, inverse), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_encode_and_fused_layers_give_the_models_own_embeddings(tiny_embedder, pooling, monkeypatch):
+    """encode (length-sorted batches) gives the model's own vectors, text by text, in text order; bfloat16 close to
+    them. The fused path encode takes on a GPU (hins.model._FusedBert: BERT's layers through PyTorch's fused kernel,
+    unpadded) computes the same function, checked here on the CPU."""
+    from hins import model as hm
+
+    monkeypatch.setattr(tiny_embedder, "pooling", pooling)
+    texts = ["a", "a much longer text with many more words in it than the others", "mid length text here", "b c",
+             "word " * 80, "same", "size"]  # one over max_passage_length; a batch of two texts of equal length
+    tiny_embedder.eval()
+    with torch.no_grad():
+        each = np.concatenate([tiny_embedder(tiny_embedder.tokenize([t], kind)).numpy()
+                               for kind in ("passage", "query") for t in texts])
+    ours = np.concatenate([tiny_embedder.encode(texts, kind, batch_size=3) for kind in ("passage", "query")])
+    np.testing.assert_allclose(ours, each, atol=2e-5)
+    half = tiny_embedder.encode(texts, dtype="bfloat16")
+    assert np.min(np.sum(half * each[: len(texts)], axis=1)) > 0.995
+    assert next(tiny_embedder.parameters()).dtype == torch.float32  # the bfloat16 weights were a copy
+    fused = hm._FusedBert.build(tiny_embedder.backbone)
+    assert fused is not None
+    for batch in (texts[:4], texts[5:]):  # padded (nested through the layers), then two of equal length
+        with torch.inference_mode():
+            feats = tiny_embedder.tokenize(batch, "passage")
+            got = fused(tiny_embedder, feats, feats["attention_mask"].sum(1).tolist()).numpy()
+        np.testing.assert_allclose(got, each[[texts.index(t) for t in batch]], atol=2e-5)

@@ -1,0 +1,67 @@
+"""How much disk a run's artifacts will take, said before any work starts.
+
+The figures are rough (from the config and the model's size, with per-item sizes measured on the smoke and
+LoCoMo runs): enough to see that a 201k-sample run wants gigabytes, not to budget to the megabyte. Stages
+already in the cache cost nothing more; the estimate does not look.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hins.artifacts import free_bytes, human_bytes
+
+log = logging.getLogger(__name__)
+
+CONVERSATION_BYTES = 13_000  # a synthetic conversation with its personas, events and queries (conversations.jsonl)
+SAMPLES_PER_CONVERSATION = 50  # 6 queries x ~8 evidence messages, one sample per (query, positive)
+PASSAGE_BYTES = 250  # one passage of a sample: the datasets copy, the JSONL export and its ids
+LOCOMO_SAMPLES_PER_BYTE = 3e-3  # LoCoMo-10: ~8,400 samples (QA + observations) from a 2.8 MB file
+LOCOMO_CACHE_PER_BYTE = 1.5  # conversations.jsonl + queries.jsonl against the source file
+VECTOR_BYTES = 4  # float32 untuned test vectors
+CHECKPOINT_COPIES = 3  # weights + AdamW's two moments
+TOKENIZER_BYTES = 1_000_000
+
+
+def estimate(run: Any, n_params: int | None, hidden: int | None) -> dict[str, int]:
+    """Bytes per part of the run: conversations, negatives (samples), untuned vectors, checkpoints, model."""
+    data = run.data
+    group = 1 + run.negatives.k
+    if data.source == "locomo":
+        source = os.path.getsize(data.path) if os.path.isfile(data.path) else 0
+        conversations = int(source * LOCOMO_CACHE_PER_BYTE)
+        samples = int(source * LOCOMO_SAMPLES_PER_BYTE)
+        folds = data.folds if data.fold == "all" else 1
+        messages = source // 500  # ~500 bytes of JSON per turn
+    else:
+        conversations = data.n_conversations * CONVERSATION_BYTES
+        samples = data.n_conversations * SAMPLES_PER_CONVERSATION
+        folds = 1
+        messages = data.n_conversations * 40
+    out = {"conversations": conversations, "negatives": folds * samples * (group * PASSAGE_BYTES + 200)}
+    if run.stop_after != "data" and n_params:
+        out["untuned_vectors"] = messages * (hidden or 384) * VECTOR_BYTES
+        # best + last checkpoint while training (fp32 weights and AdamW moments), per fold
+        out["checkpoints"] = folds * 2 * CHECKPOINT_COPIES * 4 * n_params
+        out["model"] = folds * (4 * n_params + TOKENIZER_BYTES)
+    return out
+
+
+def log_estimate(run: Any, cache_dir: str | os.PathLike, output_dir: str | os.PathLike,
+                 model: Any = None) -> dict[str, int]:
+    """Log the estimate and the free space; warn when the disk looks too small for it."""
+    n_params = sum(p.numel() for p in model.parameters()) if model is not None else None
+    hidden = getattr(model, "dim", None) if model is not None else None
+    parts = estimate(run, n_params, hidden)
+    total = sum(parts.values())
+    free = free_bytes(cache_dir)
+    detail = ", ".join(f"{k} {human_bytes(v)}" for k, v in parts.items())
+    log.info("disk: this run writes roughly %s (%s) under %s and %s; %s free", human_bytes(total), detail,
+             cache_dir, output_dir, human_bytes(free))
+    if free is not None and free < total:
+        log.warning("disk: only %s free at %s, the run may need ~%s: free space or set HINS_CACHE / HINS_ROOT to a "
+                    "larger disk", human_bytes(free), Path(cache_dir), human_bytes(total))
+    return parts
