@@ -42,7 +42,7 @@ def main() -> None:
     rows = []
     t = time.perf_counter()
     convs, queries = synthesise(args.conversations)
-    rows.append((f"synthesis of {args.conversations:,} conversations", time.perf_counter() - t, peak_mb()))
+    rows.append((f"synthesis of {args.conversations:,} conversations", time.perf_counter() - t, peak_mb(), None))
     per_conv = sum(len(q.evidence) for q in queries) / len(convs)
     for scale in args.scales:
         n = max(4, round(scale / per_conv))
@@ -52,10 +52,12 @@ def main() -> None:
         kept, _ = calibrate(queries, convs, labels, 5, 12)
         t = time.perf_counter()
         samples, _ = build_samples(convs, kept, labels, NegativeSpec(), seed=0)
-        rows.append((f"negatives for {len(samples):,} samples ({n:,} conversations)", time.perf_counter() - t, peak_mb()))
-    print("| step | seconds | peak RSS (MB) |\n|---|---|---|")
-    for name, secs, mb in rows:
-        print(f"| {name} | {secs:.1f} | {mb:,.0f} |")
+        secs = time.perf_counter() - t
+        rows.append((f"negatives for {len(samples):,} samples ({n:,} conversations)", secs, peak_mb(),
+                     1e6 * secs / len(samples)))
+    print("| step | seconds | µs per sample | peak RSS (MB) |\n|---|---|---|---|")
+    for name, secs, mb, per in rows:
+        print(f"| {name} | {secs:.2f} | {'' if per is None else f'{per:.1f}'} | {mb:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,22 @@ at least a margin below the positive (false-negative guard, as in NV-Retriever's
 No evidence message of the query is ever a negative. Each sample then draws K negatives from the
 pools, per-tier counts by largest remainder (ties to the harder tier). Every random choice is seeded
 by (seed, query id) or (seed, sample id), so a sample does not change when others are added.
+
+Speed (~201k samples in a few seconds on one CPU core, ``benchmarks/data_construction.py``): one generator is
+re-seeded per query and per sample (the same state as a new ``random.Random(text)``), draws go through
+``_sample`` (``random.Random.sample``'s algorithm without its per-call overhead: the same draws, checked by the
+tests), tiers come from a per-query table, and the cyclic garbage collector is paused while the samples are built.
 """
 
 from __future__ import annotations
 
+import gc
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from math import ceil, log
 from typing import Any
 
 import numpy as np
@@ -98,34 +106,61 @@ def processing_groups(cids: Sequence[str], size: int) -> dict[str, list[str]]:
     return {cid: [c for c in group if c != cid] for group in groups for cid in group}
 
 
+class _Easy:
+    """The easy candidates of one conversation (its group's messages, in order) and each one's position."""
+
+    def __init__(self, refs: list[tuple[str, int]]):
+        self.refs = refs
+        self.index = {ref: i for i, ref in enumerate(refs)}
+
+
 class _Pools:
     """Candidates and capped pools of one query."""
 
-    def __init__(self, query: Query, conv: Conversation, labels: Sequence[str], easy_cands: list[tuple[str, int]],
-                 spec: NegativeSpec, seed: int):
-        rng = random.Random(f"{seed}:pool:{query.qid}")
+    def __init__(self, query: Query, conv: Conversation, labels: Sequence[str], easy: _Easy,
+                 spec: NegativeSpec, rng: random.Random):
         evidence = set(query.evidence)
         n_ev = len(evidence)
-        topic = query.topic  # already in the clustering's label space (hins.queries.calibrate)
-        rest = [m for m in conv.messages if m.mid not in evidence]
-        hard = [(conv.cid, m.mid) for m in rest if labels[m.mid] == topic and m.speaker != query.target]
+        topic, target, cid = query.topic, query.target, conv.cid  # topic: in the clustering's label space
+        # Each message's tier by the prose rules (tier_of), indexed by message id.
+        self.tier_by_mid = [("hard" if m.speaker != target else "target_topic") if labels[m.mid] == topic else "medium"
+                            for m in conv.messages]
+        rest = [m.mid for m in conv.messages if m.mid not in evidence]
+        hard = [(cid, mid) for mid in rest if self.tier_by_mid[mid] == "hard"]
         hard_pool = _cap(hard, spec.pool_caps["hard"] * n_ev, rng)
-        other_topic = [(conv.cid, m.mid) for m in rest if labels[m.mid] != topic]
+        other_topic = [(cid, mid) for mid in rest if self.tier_by_mid[mid] == "medium"]
         if spec.medium_rule == "prose":
             medium = other_topic
         else:  # literal Eq. 7: M \ N_h, which can hold same-topic messages of the target speaker
             taken = set(hard_pool)
-            medium = [(conv.cid, m.mid) for m in rest if (conv.cid, m.mid) not in taken]
-        self.candidates = {"hard": hard, "medium": medium, "easy": easy_cands}
+            medium = [(cid, mid) for mid in rest if (cid, mid) not in taken]
+        self.candidates = {"hard": hard, "medium": medium, "easy": easy.refs}
         self.pools = {
             "hard": hard_pool,
             "medium": _cap(medium, spec.pool_caps["medium"] * n_ev, rng),
-            "easy": _cap(easy_cands, spec.pool_caps["easy"] * n_ev, rng),
+            "easy": _cap(easy.refs, spec.pool_caps["easy"] * n_ev, rng),
         }
-        self._conv, self._labels, self._topic, self._target = conv, labels, topic, query.target
+        self._cid, self._easy_index = cid, easy.index
 
-    def tier(self, ref: tuple[str, int]) -> str:
-        return tier_of(ref, self._conv, self._labels, self._topic, self._target)
+    def tiers(self, refs: Sequence[tuple[str, int]]) -> list[str]:
+        """The tier of each ref by the prose rules (as tier_of)."""
+        cid, tier_by_mid = self._cid, self.tier_by_mid
+        return [tier_by_mid[mid] if c == cid else "easy" for c, mid in refs]
+
+    def spare(self, tier: str, taken: set[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The tier's candidates not in ``taken``, in order."""
+        refs = self.candidates[tier]
+        if tier != "easy":
+            return [ref for ref in refs if ref not in taken]
+        cuts = sorted(i for i in map(self._easy_index.get, taken) if i is not None)
+        if not cuts:
+            return list(refs)
+        spare, start = [], 0
+        for i in cuts:  # slices between the taken positions: the group's ~120 messages are not hashed again
+            spare += refs[start:i]
+            start = i + 1
+        spare += refs[start:]
+        return spare
 
 
 def tier_of(ref: tuple[str, int], conv: Conversation, labels: Sequence[str], topic: str, target: str) -> str:
@@ -158,9 +193,57 @@ class Ranker:
         return [refs[i] for i in order[:k]]
 
 
+# random.Random.sample's threshold between its two algorithms, by k (a list below it, a set of picks above).
+_SETSIZE = [21 + (4 ** ceil(log(k * 3, 4)) if k > 5 else 0) for k in range(64)]
+
+
+def _sample(rng: random.Random, population: Sequence, k: int) -> list:
+    """``rng.sample(population, k)``: the same algorithm drawing the same bits from ``rng``, so the same result
+    and the same state afterwards (tests/test_negatives.py checks this against the standard library), at half
+    the cost: no abstract-class check or logarithm per call, the bounded draws inlined."""
+    n = len(population)
+    if not 0 <= k <= n:
+        raise ValueError("Sample larger than population or is negative")
+    getrandbits = rng.getrandbits
+    result = [None] * k
+    if n <= (_SETSIZE[k] if k < len(_SETSIZE) else 21 + 4 ** ceil(log(k * 3, 4))):
+        pool = list(population)
+        for i in range(k):
+            left = n - i
+            bits = left.bit_length()
+            j = getrandbits(bits)
+            while j >= left:
+                j = getrandbits(bits)
+            result[i] = pool[j]
+            pool[j] = pool[left - 1]
+    else:
+        selected: set[int] = set()
+        bits = n.bit_length()
+        for i in range(k):
+            j = getrandbits(bits)
+            while j >= n or j in selected:
+                j = getrandbits(bits)
+            selected.add(j)
+            result[i] = population[j]
+    return result
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building millions of small lists and tuples (no cycles among them)
+    would otherwise set off full collections that scan everything built so far (~30% of the time at 200k)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _cap(items: list, cap: float, rng: random.Random) -> list:
     n = min(len(items), int(cap))
-    return rng.sample(items, n)
+    return _sample(rng, items, n)
 
 
 def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random.Random,
@@ -171,9 +254,9 @@ def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random
         pool = pools.pools[tier]
         want = counts[tier]
         if want <= len(pool):
-            chosen += rng.sample(pool, want)
+            chosen += _sample(rng, pool, want)
         elif spec.shortfall == "replacement" and pool:
-            chosen += rng.sample(pool, len(pool)) + rng.choices(pool, k=want - len(pool))
+            chosen += _sample(rng, pool, len(pool)) + rng.choices(pool, k=want - len(pool))
         else:
             chosen += pool
             deficit += want - len(pool)
@@ -184,8 +267,8 @@ def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random
         taken = set(chosen)
         # Back-fill beyond the caps, from the enabled tiers in order (easy first by default).
         for tier in [t for t in spec.backfill_order if t in spec.tiers]:
-            spare = [ref for ref in pools.candidates[tier] if ref not in taken]
-            extra = rng.sample(spare, min(deficit, len(spare)))
+            spare = pools.spare(tier, taken)
+            extra = _sample(rng, spare, min(deficit, len(spare)))
             chosen += extra
             taken.update(extra)
             stats.backfilled += len(extra)
@@ -223,40 +306,48 @@ def build_samples(
     samples: list[Sample] = []
     cand_sum: Counter = Counter()
     pool_sum: Counter = Counter()
-    easy_cache: dict[str, list[tuple[str, int]]] = {}
-    for query in queries:
-        conv = conversations[query.cid]
-        if query.cid not in easy_cache:
-            easy_cache[query.cid] = [(c, m.mid) for c in groups[query.cid] for m in conversations[c].messages]
-        pools = _Pools(query, conv, labels[query.cid], easy_cache[query.cid], spec, seed)
-        for tier in TIERS:
-            cand_sum[tier] += len(pools.candidates[tier])
-            pool_sum[tier] += len(pools.pools[tier])
-        if spec.strategy != "hierarchical":
-            evidence = set(query.evidence)
-            everything = [(conv.cid, m.mid) for m in conv.messages if m.mid not in evidence] + pools.candidates["easy"]
-            if spec.strategy == "mined":
-                scores = ranker.scores(query.qid, everything)
-                pos_scores = ranker.scores(query.qid, [(conv.cid, p) for p in query.evidence])
-        for i, pos in enumerate(query.evidence):
-            sid = f"{query.qid}-p{pos}"
-            rng = random.Random(f"{seed}:sample:{sid}")
-            if spec.strategy == "uniform":
-                negs = rng.sample(everything, min(spec.k, len(everything)))
-            elif spec.strategy == "mined":
-                negs = Ranker.top(everything, scores, spec.k, below=float(pos_scores[i]) - spec.mine_margin)
-            else:
-                negs = _draw(pools, spec, counts, rng, stats)
-            if negs is None or len(negs) < spec.k:
-                stats.dropped_samples += 1
-                continue
-            tiers = [pools.tier(ref) for ref in negs]
-            samples.append(Sample(sid, query.qid, query.cid, query.text, pos, negs, tiers))
-            for t in TIERS:
-                stats.requested[t] += counts[t] if spec.strategy == "hierarchical" else 0
-            for t in tiers:
-                stats.realised[t] = stats.realised.get(t, 0) + 1
+    realised: Counter = Counter()
+    easy_cache: dict[str, _Easy] = {}
+    rng = random.Random()  # re-seeded per query and per sample: the same state as random.Random(text), cheaper
+    with _gc_paused():
+        for query in queries:
+            conv = conversations[query.cid]
+            if query.cid not in easy_cache:
+                group = groups[query.cid]
+                easy_cache[query.cid] = _Easy([(c, m.mid) for c in group for m in conversations[c].messages])
+            rng.seed(f"{seed}:pool:{query.qid}")
+            pools = _Pools(query, conv, labels[query.cid], easy_cache[query.cid], spec, rng)
+            for tier in TIERS:
+                cand_sum[tier] += len(pools.candidates[tier])
+                pool_sum[tier] += len(pools.pools[tier])
+            if spec.strategy != "hierarchical":
+                evidence = set(query.evidence)
+                own = [(conv.cid, m.mid) for m in conv.messages if m.mid not in evidence]
+                everything = own + pools.candidates["easy"]
+                if spec.strategy == "mined":
+                    scores = ranker.scores(query.qid, everything)
+                    pos_scores = ranker.scores(query.qid, [(conv.cid, p) for p in query.evidence])
+            for i, pos in enumerate(query.evidence):
+                sid = f"{query.qid}-p{pos}"
+                if spec.strategy == "mined":
+                    negs = Ranker.top(everything, scores, spec.k, below=float(pos_scores[i]) - spec.mine_margin)
+                else:
+                    rng.seed(f"{seed}:sample:{sid}")
+                    if spec.strategy == "uniform":
+                        negs = _sample(rng, everything, min(spec.k, len(everything)))
+                    else:
+                        negs = _draw(pools, spec, counts, rng, stats)
+                if negs is None or len(negs) < spec.k:
+                    stats.dropped_samples += 1
+                    continue
+                tiers = pools.tiers(negs)
+                samples.append(Sample(sid, query.qid, query.cid, query.text, pos, negs, tiers))
+                realised.update(tiers)
     stats.samples = len(samples)
+    if spec.strategy == "hierarchical":
+        stats.requested = {t: counts[t] * len(samples) for t in TIERS}
+    for t, n in realised.items():  # in order of first appearance, after the three tiers
+        stats.realised[t] = stats.realised.get(t, 0) + n
     n_q = max(len(queries), 1)
     stats.candidates_mean = {t: cand_sum[t] / n_q for t in TIERS}
     stats.pool_mean = {t: pool_sum[t] / n_q for t in TIERS}

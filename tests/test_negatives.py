@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
+import json
+import random
 from dataclasses import replace
 
 import pytest
 
-from hins.negatives import NegativeSpec, build_samples, processing_groups, tier_counts
+from hins.negatives import NegativeSpec, _sample, build_samples, processing_groups, tier_counts
 
 
 def test_tier_counts_largest_remainder_ties_to_harder():
@@ -115,3 +118,33 @@ def test_uniform_baseline(corpus):
     by_qid = {q.qid: q for q in queries}
     assert all(not (c == s.cid and m in by_qid[s.qid].evidence) for s in samples for c, m in s.negs)
     assert stats.realised["easy"] > stats.realised["hard"]  # most messages of a group are other conversations'
+
+
+def test_fast_sample_is_the_standard_librarys():
+    """_sample must make random.Random.sample's draws and leave the generator in the same state (both branches:
+    a copied pool when the population is small, a set of picks when it is large; k past the precomputed table)."""
+    cases = random.Random(0)
+    for t in range(3000):
+        n = cases.choice([0, 1, 2, 5, 12, 21, 22, 24, 85, 86, 120, 400])
+        k = cases.randint(0, min(n, 70))
+        population = [("c", i) for i in range(n)]
+        ours, theirs = random.Random(f"s{t}"), random.Random(f"s{t}")
+        assert _sample(ours, population, k) == theirs.sample(population, k), (n, k)
+        assert ours.getrandbits(32) == theirs.getrandbits(32)
+    with pytest.raises(ValueError):
+        _sample(random.Random(0), [1, 2], 3)
+
+
+@pytest.mark.parametrize("digest, kw", [
+    ("84909174641713a8", {}),
+    ("cf790ce07a56033d", dict(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2})),
+    ("3e2abd8ec2754db4", dict(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2}, shortfall="replacement")),
+    ("6da9cc903f7ad977", dict(strategy="uniform")),
+])
+def test_draws_are_those_of_the_reference_implementation(corpus, digest, kw):
+    """Digests of the samples the straightforward implementation (a new random.Random per sample, the standard
+    library's sample, tiers by tier_of) drew before the speed work: the faster code draws the same negatives."""
+    convs, queries, labels = corpus
+    samples, _ = build_samples(convs, queries, labels, NegativeSpec(**kw), seed=1)
+    rows = [[s.sid, s.pos, s.negs, s.tiers] for s in samples]
+    assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == digest

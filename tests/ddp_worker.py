@@ -1,0 +1,59 @@
+"""One training run for tests/test_ddp.py: hins.train.fit on 8 fixed samples in 1 process or under DDP.
+
+    python tests/ddp_worker.py OUT DEVICES
+
+The smoke experiment's config (tiny random BERT, dropout off so that both runs compute the same function), global
+batch 8, 3 steps on CPU: DEVICES=1 is the plain CPU trainer, DEVICES>1 is trainer=ddp over gloo, each process
+taking 8 / DEVICES samples a step. Lightning starts the other processes by running this same command again.
+Rank 0 writes OUT/result.json (the logged train/loss of every step: under DDP the mean over the processes) and
+OUT/weights.pt (the trained weights); the other ranks stop after training (hins.train.fit).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from hins.config import validate
+from hins.pipeline import load_model
+from hins.train import fit
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def samples() -> list[dict]:
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
+
+    def text(i: int, n: int) -> str:
+        return " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(n))
+
+    return [{"sid": f"s{i}", "qid": f"q{i}", "query": text(i, 3 + i % 4), "pos": text(i + 1, 5 + i),
+             "neg": [text(i + 2 + k, 4 + (i + k) % 9) for k in range(3)]} for i in range(8)]
+
+
+def main(out: Path, devices: int) -> None:
+    overrides = ["+experiment=smoke", "trainer.accelerator=cpu", f"trainer.devices={devices}",
+                 "trainer.precision=32-true", "trainer.num_workers=0", "trainer.batch_size=8", "trainer.max_steps=3",
+                 "trainer.lr=1e-2", "model.temperature=0.02",
+                 "trainer.log_every_n_steps=1", "+model.arch.hidden_dropout_prob=0.0",
+                 "+model.arch.attention_probs_dropout_prob=0.0"]
+    if devices > 1:
+        overrides.insert(1, "trainer=ddp")
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    run = validate(cfg)
+    model, _ = fit(cfg, run, load_model(run), samples(), None, out)
+    with open(out / "csv" / "metrics.csv") as f:
+        losses = {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
+    (out / "result.json").write_text(json.dumps({"losses": [losses[s] for s in sorted(losses)],
+                                                 "strategy": run.trainer.strategy, "devices": devices}))
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "weights.pt")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), int(sys.argv[2]))
