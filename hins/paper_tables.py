@@ -228,7 +228,7 @@ def paired_lines(results: dict[str, Any]) -> str:
     moves recall by points, and only a paired comparison tells such differences from noise."""
     import numpy as np
 
-    from hins.aggregate import paired_bootstrap
+    from hins.aggregate import format_p, paired_bootstrap
 
     labels = list(results)
     base = {i.qid: i for i in results[labels[0]].items}
@@ -239,9 +239,8 @@ def paired_lines(results: dict[str, Any]) -> str:
         for metric in metrics:
             diffs = np.array([getattr(i, metric) - getattr(base[i.qid], metric) for i in items])
             d = paired_bootstrap(diffs)
-            p = "<0.001" if d["p"] < 0.001 else f"{d['p']:.3f}"
             lines.append(f"- {label} − {labels[0]}, {metric}: {100 * d['mean']:+.2f} points "
-                         f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}], p {p} "
+                         f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}], p {format_p(d['p'])} "
                          f"(paired bootstrap over {d['n']} questions)")
     return "\n".join(lines)
 

@@ -210,14 +210,13 @@ def evaluate_qa(corpus: LocomoCorpus, search_many: SearchMany, k: int,
         dates = {key: m.session for m in conv.messages if m.session for key in _keys([m.dia_id])}
         for q, hits in zip(qs, _retrieve(conv, qs, search_many, k)):
             evidence = _keys(conv.messages[mid].dia_id for mid in q.evidence)
-            found = _keys(d for h in hits for d in h.dia_ids)
             recall_at = {c: len(evidence & _keys(d for h in hits[:c] for d in h.dia_ids)) / len(evidence)
                          for c in sorted({*(c for c in RECALL_CUTOFFS if c < k), k})}
             questions.append(q)
             memories.append([_memory_line(h, dates) for h in hits])
             items.append(QAItem(qid=q.qid, category=corpus.categories[q.qid], question=q.text,
                                 gold=corpus.answers[q.qid], retrieved=tuple(tuple(h.dia_ids) for h in hits),
-                                recall=len(evidence & found) / len(evidence), recall_at=recall_at))
+                                recall=recall_at[k], recall_at=recall_at))
     if not items:
         raise ValueError(f"no questions of categories {list(categories)} in "
                          f"{'the conversations ' + str(sorted(wanted)) if wanted is not None else 'the corpus'}")
