@@ -203,6 +203,9 @@ class ModelConfig(_Strict):
     max_passage_length: int = Field(ge=4, le=8192)
     temperature: float = Field(ge=0.005, le=10)  # bounds as loss.temperature's, so the error names this key
     arch: dict[str, Any] = Field(default_factory=dict)
+    # Evaluation and mining encode in this dtype: bfloat16 is ~3x float32 on a CPU with AVX512-BF16 at cosine
+    # >= 0.9998 to float32 (benchmarks/README.md); float32 keeps every reported metric free of rounding.
+    encode_dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 class LossConfig(_Strict):
@@ -220,7 +223,10 @@ class TrainerConfig(_Strict):
     strategy: str
     precision: Literal["32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
     batch_size: int = Field(ge=1)
-    length_chunk: int = Field(ge=1)  # passages of a step are encoded in chunks of similar length
+    # One unpadded token stream per step through a BERT's layers (hins.packed); false, or another architecture:
+    # the step's passages in chunks of length_chunk texts of similar length, each padded on its own.
+    packing: bool = True
+    length_chunk: int = Field(ge=1)
     max_steps: int = Field(ge=1)
     lr: float = Field(gt=0, le=1e-2)  # above 1e-2 AdamW fine-tuning of a transformer diverges; NaN/inf rejected
     weight_decay: float = Field(ge=0, le=1)

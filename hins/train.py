@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from hins.config import TrainerConfig
 from hins.model import Embedder
+from hins.packed import PackedTexts, packing_unsupported
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,13 @@ class TrainingDiverged(FloatingPointError):
 
 
 class SampleCollator:
-    """Tokenise a batch of samples: queries, then every sample's positive and negatives in order."""
+    """Tokenise a batch of samples: queries, then every sample's positive and negatives in order; either packed
+    into one unpadded token stream (``packing``) or as padded queries and length-sorted passage chunks."""
 
-    def __init__(self, embedder: Embedder, chunk: int):
+    def __init__(self, embedder: Embedder, chunk: int, packing: bool = False):
         self.embedder = embedder
         self.chunk = chunk
+        self.packing = packing
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         passages = [p for r in rows for p in [r["pos"], *r["neg"]]]
@@ -50,13 +53,15 @@ class SampleCollator:
             raise ValueError("every sample of a batch must have the same number of negatives")
         qids = [r["qid"] for r in rows]
         index = {q: i for i, q in enumerate(dict.fromkeys(qids))}
-        return {
-            "query": self.embedder.tokenize([r["query"] for r in rows], "query"),
-            "passages": self.embedder.tokenize_by_length(passages, "passage", self.chunk),
-            "group": group,
-            "query_group": torch.tensor([index[q] for q in qids]),
-            "sid": [r["sid"] for r in rows],
-        }
+        queries = [r["query"] for r in rows]
+        if self.packing:
+            ids = self.embedder.token_ids(queries, "query") + self.embedder.token_ids(passages, "passage")
+            texts: dict[str, Any] = {"packed": PackedTexts.from_ids(ids)}
+        else:
+            texts = {"query": self.embedder.tokenize(queries, "query"),
+                     "passages": self.embedder.tokenize_by_length(passages, "passage", self.chunk)}
+        return {**texts, "group": group, "query_group": torch.tensor([index[q] for q in qids]),
+                "sid": [r["sid"] for r in rows]}
 
 
 def linear_warmup_decay(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -85,8 +90,13 @@ class ContrastiveModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self.train_mode_seen.append(self.embedder.backbone.training)
-        q = self.embedder(batch["query"])
-        p = self.embedder.forward_chunks(*batch["passages"]).view(q.shape[0], batch["group"], -1)
+        n = batch["query_group"].shape[0]
+        if "packed" in batch:
+            texts = self.embedder.forward_packed(batch["packed"])
+            q, p = texts[:n], texts[n:]
+        else:
+            q, p = self.embedder(batch["query"]), self.embedder.forward_chunks(*batch["passages"])
+        p = p.view(n, batch["group"], -1)
         loss = self.loss_fn(q, p, batch["query_group"])
         # Checked every log_every_n_steps steps (check_finite), not here: no extra host sync per step.
         self._unchecked.append((self.global_step, batch_idx, self.current_epoch, batch["sid"][:4], loss.detach()))
@@ -191,21 +201,31 @@ class _StepLoader(DataLoader):
         pass
 
 
+def sample_collator(embedder: Embedder, cfg: TrainerConfig) -> SampleCollator:
+    """Packed steps where the backbone allows (``trainer.packing``), else length-sorted padded chunks."""
+    reason = packing_unsupported(embedder.backbone) if cfg.packing else None
+    if reason is not None:
+        log.info("trainer.packing: %s, so each step encodes its passages in padded chunks of %d (trainer.length_chunk)",
+                 reason, cfg.length_chunk)
+    return SampleCollator(embedder, cfg.length_chunk, packing=cfg.packing and reason is None)
+
+
 def train_loader(dataset: Any, embedder: Embedder, cfg: TrainerConfig, seed: int, world_size: int = 1) -> DataLoader:
     """Shuffled with a seeded generator; per-device batch = global batch / devices. On one device the batches
     come from a ResumableBatchSampler (the same batches, resumable mid-epoch)."""
     if cfg.batch_size % world_size:
         raise ValueError(f"trainer.batch_size={cfg.batch_size} is not divisible by the {world_size} devices")
     generator = torch.Generator().manual_seed(seed)
+    collate = sample_collator(embedder, cfg)
     if world_size == 1:
         # The DataLoader still draws its iterators' base seeds from its own generator, not torch's global one.
         sampler = ResumableBatchSampler(len(dataset), cfg.batch_size, len(dataset) >= cfg.batch_size, seed)
-        return _StepLoader(dataset, batch_sampler=sampler, collate_fn=SampleCollator(embedder, cfg.length_chunk),
+        return _StepLoader(dataset, batch_sampler=sampler, collate_fn=collate,
                            num_workers=cfg.num_workers, generator=torch.Generator(),
                            persistent_workers=cfg.num_workers > 0)
     return DataLoader(
         dataset, batch_size=cfg.batch_size // world_size, shuffle=True, drop_last=len(dataset) >= cfg.batch_size,
-        collate_fn=SampleCollator(embedder, cfg.length_chunk), num_workers=cfg.num_workers, generator=generator,
+        collate_fn=collate, num_workers=cfg.num_workers, generator=generator,
         persistent_workers=cfg.num_workers > 0,
     )
 
@@ -245,7 +265,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     loss = instantiate(cfg.loss)
     module = ContrastiveModule(model, loss, tcfg, validate)
     monitor = f"val/ndcg@{run.eval.ndcg_k}"
-    callbacks: list[Any] = [LearningRateMonitor(logging_interval="step")]
+    callbacks: list[Any] = [LearningRateMonitor(logging_interval="step"), progress_bar(tcfg)]
     checkpoint = None
     if validate is not None:
         checkpoint = ModelCheckpoint(dirpath=str(state_dir or out / "checkpoints"), monitor=monitor, mode="max",
@@ -295,6 +315,14 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     for logger in trainer.loggers:
         logger.finalize("success")
     return model, info
+
+
+def progress_bar(cfg: TrainerConfig) -> pl.Callback:
+    """Refreshed every log_every_n_steps steps: showing the loss reads it from the device, a sync that would
+    otherwise stall every step."""
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    return TQDMProgressBar(refresh_rate=cfg.log_every_n_steps)
 
 
 def _share(flags: list[bool]) -> float | None:

@@ -76,6 +76,9 @@ def test_models_validate(model):
         ("negatives.mine_margin=-0.1", "negatives.mine_margin"),
         ("+topics.k_mx=3", "topics"),
         ("data.passage_template='{who}: {text}'", "data.passage_template"),
+        ("model.encode_dtype=float16", "model.encode_dtype"),
+        ("model.encode_dtype=bfloat16", None),
+        ("trainer.packing=sometimes", "trainer.packing"),
     ],
 )
 def test_bad_values_fail_with_the_key(override, message):

@@ -95,3 +95,18 @@ def test_encode_and_fused_layers_give_the_models_own_embeddings(tiny_embedder, p
             feats = tiny_embedder.tokenize(batch, "passage")
             got = fused(tiny_embedder, feats, feats["attention_mask"].sum(1).tolist()).numpy()
         np.testing.assert_allclose(got, each[[texts.index(t) for t in batch]], atol=2e-5)
+
+
+def test_encode_dtype_comes_from_the_config(tiny_embedder, monkeypatch):
+    """model.encode_dtype reaches the embedder the pipeline builds, and encode() uses it by default."""
+    from hins.config import validate
+    from hins.pipeline import load_model
+    from tests.test_config import _compose
+
+    run = validate(_compose("model=tiny_random", "model.encode_dtype=bfloat16"))
+    assert load_model(run).spec.encode_dtype == "bfloat16"
+    texts = ["one two three", "four"]
+    half = tiny_embedder.encode(texts, dtype="bfloat16")
+    monkeypatch.setattr(tiny_embedder.spec, "encode_dtype", "bfloat16")
+    np.testing.assert_array_equal(tiny_embedder.encode(texts), half)
+    assert not np.array_equal(half, tiny_embedder.encode(texts, dtype="float32"))

@@ -1,22 +1,26 @@
 """Training and encoding throughput on one device: hins against sentence-transformers, same model, same data,
-one process. Issue 7's goals 1 (training step >= 2x) and 2 (encode >= 4x on a GPU).
+one process. Issue 7's goals 1 (training step >= 2x on a GPU) and 2 (encode >= 4x on a GPU).
 
-    python benchmarks/gpu_throughput.py                      # on a GPU: batches 128 and 512, a few minutes (H100)
-    python benchmarks/gpu_throughput.py --tiny               # CPU check of the script: tiny model, batch 4, ~1 min
+    python benchmarks/training_throughput.py                 # on a GPU: batches 128 and 512, a few minutes (H100)
+    python benchmarks/training_throughput.py                 # on a CPU: batch 16, bge-small shape, ~5 minutes
+    python benchmarks/training_throughput.py --tiny          # check of the script: tiny model, batch 4, ~1 min
 
 The model is a randomly initialised BERT of bge-small-en-v1.5's shape (12 layers, hidden 384, 12 heads, ffn 1536,
 vocabulary 30522; speed does not depend on the weights), saved once and loaded by both sides, with a word-level
 vocabulary written here (no download). One example = 1 query (8-20 words) + 1 positive + 15 negatives (7-45 words
 each), the workload of ../shared/bench/gpu-anchors.md. Each side trains with its own trainer:
 
-- sentence-transformers: SentenceTransformerTrainer + MultipleNegativesRankingLoss (scale 1/tau), bf16, 4 loader
-  workers, as a user would run it (without the `datasets` package: its model and loss in a plain loop instead);
-- hins: the ContrastiveModule of hins.train in a Lightning Trainer with fit()'s settings (bf16-mixed, AdamW, warmup,
-  gradient clipping 1.0, length-sorted chunks), the loss with in-batch negatives on, which makes it the same
-  function as MultipleNegativesRankingLoss (hins' paper setting, own negatives only, costs the same).
+- sentence-transformers: SentenceTransformerTrainer + MultipleNegativesRankingLoss (scale 1/tau), bf16 on a GPU,
+  4 loader workers on a GPU, as a user would run it (it needs `datasets` and `accelerate`, hins' `bench` extra;
+  without them: its model and loss in a plain loop);
+- hins: the ContrastiveModule of hins.train in a Lightning Trainer with fit()'s settings (bf16-mixed on a GPU,
+  AdamW, warmup, gradient clipping 1.0) and the loss with in-batch negatives on, which makes it the same function
+  as MultipleNegativesRankingLoss (hins' paper setting, own negatives only, costs the same); each step packed
+  into one unpadded token stream (`trainer.packing`, the default) and, for comparison, in length-sorted padded
+  chunks (`trainer.packing=false`, `--hins` chooses the variants).
 
 Before timing, both losses are computed on the same batch with the same weights (dropout off): they must agree to
-bf16 tolerance (float32 on a CPU). Encoding: sentence-transformers' encode() against hins' Embedder.encode on 20k
+bf16 tolerance (float32 on a CPU). Encoding: sentence-transformers' encode() against hins' Embedder.encode on
 passages of the same kind. Prints one markdown table: examples/s, texts/s, non-pad tokens/s, the share of the
 chip's bf16 limit (6 x non-embedding parameters FLOP per trained token, 2 x per encoded token) and peak memory.
 """
@@ -187,7 +191,8 @@ def train_st(model_dir: Path, examples: list[dict[str, Any]], batch: int, clock:
     return f"sentence-transformers model + MNRL, plain loop{' (fused AdamW)' if device == 'cuda' else ''}"
 
 
-def hins_parts(model_dir: Path, batch: int, steps: int, device: str, chunk: int = 4096):
+def hins_parts(model_dir: Path, batch: int, steps: int, device: str, variant: str = "packed"):
+    """hins' embedder, trainer config and Lightning module; variant: "packed", or a length_chunk without packing."""
     from hins.config import TrainerConfig
     from hins.losses import InfoNCELoss
     from hins.model import ModelSpec, load_embedder
@@ -196,19 +201,20 @@ def hins_parts(model_dir: Path, batch: int, steps: int, device: str, chunk: int 
     embedder = load_embedder(ModelSpec(name="random", source="dir", path=str(model_dir), pooling="cls",
                                        max_query_length=128, max_passage_length=128))
     cfg = TrainerConfig(accelerator="gpu" if device == "cuda" else "cpu", devices=1, strategy="auto",
-                        precision="bf16-mixed" if device == "cuda" else "32-true", batch_size=batch, length_chunk=chunk,
+                        precision="bf16-mixed" if device == "cuda" else "32-true", batch_size=batch,
+                        packing=variant == "packed", length_chunk=4096 if variant == "packed" else int(variant),
                         max_steps=steps, lr=1e-5, weight_decay=0.01, warmup_ratio=0.1, val_every_n_steps=10 ** 6,
                         grad_clip=1.0, num_workers=4 if device == "cuda" else 0, log_every_n_steps=50)
     return embedder, cfg, ContrastiveModule(embedder, InfoNCELoss(TAU, in_batch_negatives=True), cfg)
 
 
 def train_hins(model_dir: Path, examples: list[dict[str, Any]], batch: int, clock: Clock, device: str,
-               chunk: int = 4096) -> str:
+               variant: str = "packed") -> str:
     import pytorch_lightning as pl
 
-    from hins.train import train_loader
+    from hins.train import progress_bar, train_loader
 
-    embedder, cfg, module = hins_parts(model_dir, batch, clock.at[1], device, chunk)
+    embedder, cfg, module = hins_parts(model_dir, batch, clock.at[1], device, variant)
 
     class Tick(pl.Callback):
         def on_train_batch_end(self, trainer, *args):
@@ -216,24 +222,24 @@ def train_hins(model_dir: Path, examples: list[dict[str, Any]], batch: int, cloc
 
     trainer = pl.Trainer(accelerator=cfg.accelerator, devices=1, precision=cfg.precision, max_steps=cfg.max_steps,
                          gradient_clip_val=cfg.grad_clip, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Tick()],
+                         enable_model_summary=False, callbacks=[Tick(), progress_bar(cfg)],
                          log_every_n_steps=cfg.log_every_n_steps, num_sanity_val_steps=0)
     trainer.fit(module, train_dataloaders=train_loader(examples, embedder, cfg, seed=0))
-    return f"hins ContrastiveModule, Lightning Trainer, length_chunk {chunk}"
+    how = "packed (no padding)" if variant == "packed" else f"padded length-sorted chunks of {variant}"
+    return f"hins ContrastiveModule, Lightning Trainer, {how}"
 
 
 def same_loss(model_dir: Path, examples: list[dict[str, Any]], device: str) -> tuple[float, float]:
     """Both losses on one batch with the same weights, dropout off (eval mode), in the timed runs' precision."""
-    from hins.train import SampleCollator
+    from lightning_fabric.utilities.apply_func import move_data_to_device
+
+    from hins.train import sample_collator
 
     st = st_model(model_dir, device).eval()
     embedder, cfg, module = hins_parts(model_dir, len(examples), 1, device)
     module.to(device).eval()
     features = [st_features(st, texts, device) for texts in st_columns(examples).values()]
-    batch = SampleCollator(embedder, cfg.length_chunk)(examples)
-    batch["query"] = {k: v.to(device) for k, v in batch["query"].items()}
-    batch["passages"] = ([{k: v.to(device) for k, v in c.items()} for c in batch["passages"][0]],
-                         batch["passages"][1])
+    batch = move_data_to_device(sample_collator(embedder, cfg)(examples), device)
     with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")  # training_step's self.log outside a Trainer
@@ -268,6 +274,10 @@ def encode_rows(model_dir: Path, device: str, n: int, batch: int) -> list[dict[s
 # ------------------------------------------------------------------------------------------ main
 
 
+def rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
 def non_embedding_params(model_dir: Path) -> int:
     from transformers import AutoModel
 
@@ -282,16 +292,18 @@ def main() -> None:
     parser.add_argument("--warm", type=int)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--encode-texts", type=int)
-    parser.add_argument("--chunks", type=int, nargs="+", default=[4096, 512],
-                        help="hins' trainer.length_chunk values to time (passages per padded chunk)")
+    parser.add_argument("--hins", nargs="+",
+                        help="hins variants to time: packed, or a trainer.length_chunk without packing "
+                             "(default: packed 4096 on a GPU, packed 32 on a CPU)")
     parser.add_argument("--st-loop", action="store_true", help="sentence-transformers in a plain loop, not its trainer")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
-    tiny = args.tiny or device == "cpu"
-    batches = args.batches or ([4] if tiny else [128, 512])
-    warm, steps = args.warm or (2 if tiny else 10), args.steps or (3 if tiny else 60)
+    gpu = device == "cuda"
+    batches = args.batches or ([4] if args.tiny else [128, 512] if gpu else [16])
+    warm, steps = args.warm or (10 if gpu else 1), args.steps or (3 if args.tiny else 60 if gpu else 4)
+    variants = args.hins or ["packed", "4096" if gpu else "32"]
     root = Path(tempfile.mkdtemp())
     model_dir = build_model_dir(root, "tiny" if args.tiny else "bge-small")
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
@@ -311,7 +323,7 @@ def main() -> None:
         examples = make_examples(batch * (warm + steps), seed=batch)
         timed = examples[batch * warm:]
         sides = (lambda *a: train_st(*a, plain_loop=args.st_loop),
-                 *(lambda *a, c=c: train_hins(*a, chunk=c) for c in args.chunks))
+                 *(lambda *a, v=v: train_hins(*a, variant=v) for v in variants))
         for side in sides:
             if device == "cuda":
                 torch.cuda.empty_cache()
@@ -331,7 +343,8 @@ def main() -> None:
             print(row, flush=True)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    rows += encode_rows(model_dir, device, args.encode_texts or (400 if tiny else 20000), 64 if tiny else 512)
+    rows += encode_rows(model_dir, device, args.encode_texts or (400 if args.tiny else 20000 if gpu else 2000),
+                        512 if gpu else 64)
 
     print("\n| variant | batch | examples/s | texts/s | non-pad tokens/s | share of bf16 limit | peak GiB | "
           "vs sentence-transformers |\n|---|---|---|---|---|---|---|---|")
@@ -344,8 +357,8 @@ def main() -> None:
         base.setdefault(key, row["texts_s"])
         flop = (6 if row["kind"] == "train" else 2) * params * row["tokens_s"]
         cells = [row["variant"] + (f" (min cosine {row['min_cos']:.5f})" if "min_cos" in row else ""),
-                 str(row["batch"]), f"{row['examples_s']:,.0f}" if "examples_s" in row else "",
-                 f"{row['texts_s']:,.0f}", f"{row['tokens_s']:,.0f}",
+                 str(row["batch"]), rate(row["examples_s"]) if "examples_s" in row else "",
+                 rate(row["texts_s"]), rate(row["tokens_s"]),
                  f"{100 * flop / (peak * 1e12):.1f}%" if peak else "n/a",
                  f"{row['peak_gib']:.1f}" if row.get("peak_gib") is not None else "n/a",
                  f"{row['texts_s'] / base[key]:.2f}x"]

@@ -1,0 +1,95 @@
+"""The padding-free training forward (hins.packed) computes the model's own function, values and gradients."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+import torch
+
+from hins.packed import PackedTexts, packing_unsupported
+
+WORDS = "maria planted tomatoes in the garden on saturday with her sister before the storm came".split()
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40))) for _ in range(n)]
+
+
+def test_layout_by_hand():
+    packed = PackedTexts.from_ids([[1, 2], [3, 4, 5, 6], [7], [8, 9, 10]], groups=2)
+    assert packed.input_ids.tolist() == [3, 4, 5, 6, 8, 9, 10, 1, 2, 7]  # longest first
+    assert packed.position_ids.tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 1, 0]
+    assert packed.text_index.tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2, 3]
+    assert packed.lengths.tolist() == [4, 3, 2, 1] and packed.starts.tolist() == [0, 4, 7, 9]
+    assert packed.restore.tolist() == [2, 0, 3, 1]  # input text i sits at packed position restore[i]
+    # Two attention groups: texts 0-1 padded to 4 tokens, texts 2-3 to 2.
+    assert packed.groups == ((0, 2, 0, 7, 4), (2, 4, 7, 10, 2))
+    assert packed.slot.tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2]
+    with pytest.raises(ValueError, match="at least one token"):
+        PackedTexts.from_ids([[1], []])
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+@pytest.mark.parametrize("groups", [1, 4, 50])
+def test_same_embeddings_and_gradients_as_the_padded_forward(tiny_embedder, pooling, groups, monkeypatch):
+    monkeypatch.setattr(tiny_embedder, "pooling", pooling)
+    batch = texts(24)
+    tiny_embedder.eval()  # dropout off: both sides compute the same deterministic function
+    weights = torch.randn(len(batch), tiny_embedder.dim, generator=torch.Generator().manual_seed(1))
+
+    def run(forward) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        tiny_embedder.zero_grad()
+        out = forward()
+        (out * weights).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in tiny_embedder.named_parameters() if p.grad is not None}
+
+    ref, ref_grads = run(lambda: tiny_embedder(tiny_embedder.tokenize(batch, "passage")))
+    packed = PackedTexts.from_ids(tiny_embedder.token_ids(batch, "passage"), groups=groups)
+    out, grads = run(lambda: tiny_embedder.forward_packed(packed))
+    assert packed.tokens < len(batch) * packed.groups[0][-1]  # fewer tokens than the padded batch
+    assert torch.allclose(out, ref, atol=1e-5), (out - ref).abs().max()
+    assert set(grads) == set(ref_grads)
+    scale = max(g.abs().max() for g in ref_grads.values())
+    for name, grad in ref_grads.items():
+        # Key biases get a zero gradient (softmax ignores a constant shift): compare at the gradients' scale.
+        assert torch.allclose(grads[name], grad, atol=1e-5 * scale, rtol=1e-4), name
+
+
+def test_training_step_packed_equals_length_chunks(tiny_embedder):
+    """The same training batch through the Lightning module, packed or chunked: the same loss (dropout off)."""
+    from hins.losses import InfoNCELoss
+    from hins.train import ContrastiveModule, SampleCollator
+
+    rows = [{"sid": f"s{i}", "qid": f"q{i % 3}", "query": t, "pos": p, "neg": texts(5, seed=i)}
+            for i, (t, p) in enumerate(zip(texts(6, 1), texts(6, 2)))]
+    module = ContrastiveModule(tiny_embedder, InfoNCELoss(0.05, in_batch_negatives=True), None)
+    module.log = lambda *a, **k: None  # outside a Trainer
+    tiny_embedder.eval()
+    losses = [module.training_step(SampleCollator(tiny_embedder, chunk=4, packing=packing)(rows), 0)
+              for packing in (True, False)]
+    assert "packed" in SampleCollator(tiny_embedder, 4, packing=True)(rows)
+    assert torch.allclose(losses[0], losses[1], atol=1e-5), losses
+
+
+def test_other_architectures_fall_back_to_chunks(tiny_embedder, caplog):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    from hins.config import TrainerConfig
+    from hins.model import Embedder
+    from hins.train import sample_collator
+
+    assert packing_unsupported(tiny_embedder.backbone) is None
+    distil = DistilBertModel(DistilBertConfig(vocab_size=tiny_embedder.tokenizer.vocab_size, dim=32, n_layers=1,
+                                              n_heads=2, hidden_dim=64))
+    other = Embedder(distil, tiny_embedder.tokenizer, tiny_embedder.spec, "cls")
+    cfg = TrainerConfig(accelerator="cpu", devices=1, strategy="auto", precision="32-true", batch_size=2,
+                        length_chunk=8, max_steps=1, lr=1e-5, weight_decay=0.0, warmup_ratio=0.0,
+                        val_every_n_steps=1, num_workers=0, log_every_n_steps=1)
+    assert sample_collator(tiny_embedder, cfg).packing
+    with caplog.at_level(logging.INFO, logger="hins.train"):
+        assert not sample_collator(other, cfg).packing
+    assert "DistilBertModel is not a BertModel" in caplog.text and "trainer.length_chunk" in caplog.text
+    assert not sample_collator(tiny_embedder, cfg.model_copy(update={"packing": False})).packing
