@@ -93,3 +93,19 @@ def test_other_architectures_fall_back_to_chunks(tiny_embedder, caplog):
         assert not sample_collator(other, cfg).packing
     assert "DistilBertModel is not a BertModel" in caplog.text and "trainer.length_chunk" in caplog.text
     assert not sample_collator(tiny_embedder, cfg.model_copy(update={"packing": False})).packing
+
+
+def test_bf16_autocast_matches_the_padded_forward(tiny_embedder):
+    """Under bf16 mixed precision (what trainer=gpu runs; here the CPU's autocast) the packed forward trains in the
+    same dtypes as the model's own and agrees with it to bfloat16 resolution."""
+    batch = texts(16, seed=3)
+    tiny_embedder.eval()
+    tiny_embedder.zero_grad(set_to_none=True)
+    packed = PackedTexts.from_ids(tiny_embedder.token_ids(batch, "passage"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = tiny_embedder(tiny_embedder.tokenize(batch, "passage"))
+        out = tiny_embedder.forward_packed(packed)
+    assert out.dtype == ref.dtype == torch.float32  # pooled and normalised in float32
+    assert torch.nn.functional.cosine_similarity(out, ref).min() > 0.99
+    out.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in tiny_embedder.parameters())
