@@ -163,11 +163,16 @@ class ResumableBatchSampler(Sampler[list[int]]):
 
     Epoch e's order is the one the DataLoader's generator gives after e epochs: each epoch the DataLoader's
     iterator draws its base seed, then RandomSampler draws a permutation, then (at the epoch's end) an empty tail.
+
+    Under DDP ``shard()`` gives (rank, world size) and each process takes its contiguous share of every global
+    batch: the processes together train on exactly the batches one device would, in the same order, and a resumed
+    run continues mid-epoch on every process.
     """
 
     def __init__(self, n: int, batch_size: int, drop_last: bool, seed: int):
         self.n, self.batch_size, self.drop_last, self.seed = n, batch_size, drop_last, seed
         self.position: Callable[[], int] = lambda: 0
+        self.shard: Callable[[], tuple[int, int]] = lambda: (0, 1)
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
@@ -182,12 +187,13 @@ class ResumableBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         epoch, done = divmod(self.position(), len(self))
+        rank, world = self.shard()
         order = self.epoch_order(epoch)
         for start in range(done * self.batch_size, self.n, self.batch_size):
             batch = order[start : start + self.batch_size]
             if self.drop_last and len(batch) < self.batch_size:
                 return
-            yield batch
+            yield batch[rank * len(batch) // world : (rank + 1) * len(batch) // world]
 
 
 class _StepLoader(DataLoader):
@@ -211,23 +217,17 @@ def sample_collator(embedder: Embedder, cfg: TrainerConfig) -> SampleCollator:
 
 
 def train_loader(dataset: Any, embedder: Embedder, cfg: TrainerConfig, seed: int, world_size: int = 1) -> DataLoader:
-    """Shuffled with a seeded generator; per-device batch = global batch / devices. On one device the batches
-    come from a ResumableBatchSampler (the same batches, resumable mid-epoch)."""
+    """Batches of a ResumableBatchSampler: shuffled with a seeded generator, resumable mid-epoch, and under DDP
+    each process takes 1/world of every global batch (per-device batch = global batch / devices)."""
     if cfg.batch_size % world_size:
         raise ValueError(f"trainer.batch_size={cfg.batch_size} is not divisible by the {world_size} devices")
-    generator = torch.Generator().manual_seed(seed)
-    collate = sample_collator(embedder, cfg)
-    if world_size == 1:
-        # The DataLoader still draws its iterators' base seeds from its own generator, not torch's global one.
-        sampler = ResumableBatchSampler(len(dataset), cfg.batch_size, len(dataset) >= cfg.batch_size, seed)
-        return _StepLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                           num_workers=cfg.num_workers, generator=torch.Generator(),
-                           persistent_workers=cfg.num_workers > 0)
-    return DataLoader(
-        dataset, batch_size=cfg.batch_size // world_size, shuffle=True, drop_last=len(dataset) >= cfg.batch_size,
-        collate_fn=collate, num_workers=cfg.num_workers, generator=generator,
-        persistent_workers=cfg.num_workers > 0,
-    )
+    if len(dataset) < world_size:
+        raise ValueError(f"{len(dataset)} training samples cannot feed {world_size} devices")
+    # The DataLoader still draws its iterators' base seeds from its own generator, not torch's global one.
+    sampler = ResumableBatchSampler(len(dataset), cfg.batch_size, len(dataset) >= cfg.batch_size, seed)
+    return _StepLoader(dataset, batch_sampler=sampler, collate_fn=sample_collator(embedder, cfg),
+                       num_workers=cfg.num_workers, generator=torch.Generator(),
+                       persistent_workers=cfg.num_workers > 0)
 
 
 def _loggers(cfg: Any, run: Any, out: Path) -> list[Any]:
@@ -282,17 +282,16 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
         check_val_every_n_epoch=None, num_sanity_val_steps=0, gradient_clip_val=tcfg.grad_clip,
         logger=_loggers(cfg, run, out) or False, callbacks=callbacks, log_every_n_steps=tcfg.log_every_n_steps,
         enable_checkpointing=checkpoint is not None or state_dir is not None, default_root_dir=str(out),
-        deterministic=False,
+        deterministic=False, use_distributed_sampler=False,  # train_loader shards the global batches itself
     )
     # Global batch = trainer.batch_size whatever the device count (devices: N, "auto", -1, a list; several nodes).
     loader = train_loader(train_data, model, tcfg, run.seed, trainer.world_size)
     val_loader = DataLoader([0], batch_size=1, collate_fn=lambda x: x) if validate is not None else None
-    steps_per_epoch = max(1, len(loader) // trainer.world_size)  # DDP gives each process 1/world of the samples
-    if val_loader is not None and tcfg.val_every_n_steps > steps_per_epoch:
+    if val_loader is not None and tcfg.val_every_n_steps > len(loader):
         trainer.val_check_interval = None  # validate at epoch ends when an epoch is shorter than the interval
         trainer.check_val_every_n_epoch = 1
-    if isinstance(loader.batch_sampler, ResumableBatchSampler):
-        loader.batch_sampler.position = lambda: trainer.global_step
+    loader.batch_sampler.position = lambda: trainer.global_step
+    loader.batch_sampler.shard = lambda: (trainer.global_rank, trainer.world_size)  # known once fit() has started
     with _resume_lock(state_dir if trainer.global_rank == 0 else None):
         resume_from = _resume_point(state_dir, tcfg.max_steps, clean=trainer.global_rank == 0)
         trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=resume_from,

@@ -1,18 +1,21 @@
-"""One training run for tests/test_ddp.py: hins.train.fit on 8 fixed samples in 1 process or under DDP.
+"""One training run for tests/test_ddp.py: hins.train.fit on 16 fixed samples in 1 process or under DDP.
 
     python tests/ddp_worker.py OUT DEVICES
 
 The smoke experiment's config (tiny random BERT, dropout off so that both runs compute the same function), global
-batch 8, 3 steps on CPU: DEVICES=1 is the plain CPU trainer, DEVICES>1 is trainer=ddp over gloo, each process
-taking 8 / DEVICES samples a step. Lightning starts the other processes by running this same command again.
+batch 8, 3 steps on CPU (two batches of the first epoch, one of the second): DEVICES=1 is the plain CPU trainer,
+DEVICES>1 is trainer=ddp over gloo, each process taking its 8 / DEVICES share of every global batch. Lightning starts the other processes by running this same command again.
 Rank 0 writes OUT/result.json (the logged train/loss of every step: under DDP the mean over the processes) and
-OUT/weights.pt (the trained weights); the other ranks stop after training (hins.train.fit).
+OUT/weights.pt (the trained weights); the other ranks stop after training (hins.train.fit). Every process writes
+OUT/seen-<pid>.json: the samples it trained on, in order.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,7 +36,21 @@ def samples() -> list[dict]:
         return " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(n))
 
     return [{"sid": f"s{i}", "qid": f"q{i}", "query": text(i, 3 + i % 4), "pos": text(i + 1, 5 + i),
-             "neg": [text(i + 2 + k, 4 + (i + k) % 9) for k in range(3)]} for i in range(8)]
+             "neg": [text(i + 2 + k, 4 + (i + k) % 9) for k in range(3)]} for i in range(16)]
+
+
+class Recorded(list):
+    """The samples, recording which one this process reads, in order (written when the process exits)."""
+
+    def __init__(self, rows: list[dict], out: Path):
+        super().__init__(rows)
+        self.seen: list[str] = []
+        atexit.register(lambda: (out / f"seen-{os.getpid()}.json").write_text(json.dumps(self.seen)))
+
+    def __getitem__(self, index):
+        row = super().__getitem__(index)
+        self.seen.append(row["sid"])
+        return row
 
 
 def main(out: Path, devices: int) -> None:
@@ -47,7 +64,8 @@ def main(out: Path, devices: int) -> None:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     run = validate(cfg)
-    model, _ = fit(cfg, run, load_model(run), samples(), None, out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, _ = fit(cfg, run, load_model(run), Recorded(samples(), out), None, out)
     with open(out / "csv" / "metrics.csv") as f:
         losses = {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
     (out / "result.json").write_text(json.dumps({"losses": [losses[s] for s in sorted(losses)],

@@ -496,6 +496,25 @@ def test_resumable_sampler_gives_the_dataloaders_batches_from_any_step(n, batch,
     assert list(sampler) == expected[step:epoch_end]
 
 
+@settings(max_examples=40, deadline=None, derandomize=not HUNT)
+@given(n=st.integers(3, 40), per_device=st.integers(1, 4), world=st.integers(2, 3), seed=st.integers(0, 2**31),
+       start=st.integers(0, 30))
+def test_ddp_processes_share_every_global_batch_from_any_step(n, per_device, world, seed, start):
+    """Under DDP each process takes its share of the batch one device would train on, also after a resume."""
+    batch = per_device * world
+    drop = n >= batch
+    one = ResumableBatchSampler(n, batch, drop, seed)
+    ranks = [ResumableBatchSampler(n, batch, drop, seed) for _ in range(world)]
+    for rank, sampler in enumerate(ranks):
+        sampler.shard = lambda rank=rank: (rank, world)
+    for sampler in (one, *ranks):
+        sampler.position = lambda: start
+    shares = [list(s) for s in ranks]
+    assert len({len(s) for s in shares}) == 1  # every process runs the same number of steps
+    assert [sum(parts, []) for parts in zip(*shares)] == list(one)
+    assert all(parts for step in zip(*shares) for parts in step)  # no process gets an empty batch
+
+
 def _rows(n=20, k=3):
     return [{"sid": f"s{i}", "qid": f"q{i // 2}", "query": f"what did Ann say about topic {i % 7}",
              "pos": f"Ann: topic {i % 7} line {i}", "neg": [f"Bob: other {i} {j}" for j in range(k)]}
