@@ -392,6 +392,7 @@ class LLMQueriesConfig(_EvidenceRange, LLMEndpointConfig):
     queries stay the evaluation queries of the held-out split (see ``Pipeline.split_queries``)."""
 
     source: Literal["llm"]
+    dry_run: bool = False  # report the calls, tokens and cost the LLM queries would need, and spend nothing
 
     REQUIRED_PROMPTS = ("system", "repair", "topics", "queries")
 

@@ -2,14 +2,14 @@
 
 A contrastive step encodes 17 texts per example (query, positive, 15 negatives) of 7-45 words; padded batches
 spend a third or more of their compute on pad tokens, and length-sorted chunks pay a forward pass each. Here the
-texts are concatenated (``PackedTexts``, longest first) and every token-wise part of the encoder (embeddings, the q/k/v and output
-projections, the feed-forward block, the layer norms) runs once on the ``[tokens, hidden]`` stream: no pad token
-is ever multiplied by a weight matrix. Only attention needs the texts apart: for each of a few groups of texts of
-similar length it pads ``q``/``k``/``v`` into a ``[texts, heads, longest, head_dim]`` block just for
-``scaled_dot_product_attention`` with a key mask (attention is ~2% of a BERT's FLOPs at these lengths) and gathers
-the result back. The model's own modules and parameters are
-used, with the same dropout sites and rates, so training, checkpoints and saving are unchanged; with dropout off
-the output equals the model's padded forward (tests/test_packed.py, forward and gradients).
+texts are concatenated (``PackedTexts``, longest first) and every token-wise part of the encoder (embeddings, the
+q/k/v and output projections, the feed-forward block, the layer norms) runs once on the ``[tokens, hidden]``
+stream: no pad token is ever multiplied by a weight matrix. Only attention needs the texts apart: for each of a
+few groups of texts of similar length it pads ``q``/``k``/``v`` into a ``[texts, heads, longest, head_dim]`` block
+just for ``scaled_dot_product_attention`` with a key mask (attention is ~2% of a BERT's FLOPs at these lengths)
+and gathers the result back. The model's own modules and parameters are used, with the same dropout sites and
+rates, so training, checkpoints and saving are unchanged; with dropout off the output equals the model's padded
+forward (tests/test_packed.py, forward and gradients).
 
 The same idea as unpadded BERT training (e.g. MosaicBERT, Portes et al. 2023, arXiv:2312.17482) and
 transformers' ``DataCollatorWithFlattening``, written for the plain BERT layer so that it needs no flash-attention
@@ -28,7 +28,7 @@ from torch import nn
 
 
 # Attention runs per group of texts of similar length, each padded to its own longest text: more groups pad less
-# but launch more kernels. 4 groups cut the attention's padding ~3x on the paper's workload (7-45 words).
+# but launch more kernels. 4 groups cut the attention's padding ~4x on the paper's workload (7-45 words).
 ATTENTION_GROUPS = 4
 
 

@@ -122,8 +122,19 @@ class Pipeline:
         return [(f"c{i:06d}", *personas.pair(i)) for i in range(self.run.data.n_conversations)]
 
     def dry_run(self) -> dict[str, Any]:
-        """What the LLM backend would spend on this config (``synthesis.dry_run=true``); nothing is sent."""
-        estimate = instantiate(self.cfg.synthesis, seed=self.run.seed).estimate(self.synthesis_jobs())
+        """What the LLM would be asked for on this config (``synthesis.dry_run`` / ``queries.dry_run``); nothing is
+        sent: the LLM backend's synthesis, or with ``queries=llm`` on another source, the LLM's queries for the
+        source's conversations (read or built offline first)."""
+        if self.run.data.source == "synthetic" and self.cfg.synthesis.get("dry_run"):
+            estimate = instantiate(self.cfg.synthesis, seed=self.run.seed).estimate(self.synthesis_jobs())
+            if self.run.queries.source == "llm":
+                estimate["note"] += ("; queries=llm asks for topics and queries once more per conversation, on top: "
+                                     "about the topics and queries calls and tokens above again")
+        else:
+            from hins.synthesis.llm import LLMQueries
+
+            _, convs, _, _ = self.conversations()
+            estimate = LLMQueries(**self.run.queries.model_dump()).estimate(list(convs.values()))
         write_json(self.out / "dry_run.json", estimate)
         return estimate
 
@@ -380,7 +391,7 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     other folds; the report pools the per-question results of all folds (each question is evaluated
     exactly once) and gives the spread of the fold means.
     """
-    if run.data.source == "synthetic" and cfg.synthesis.get("dry_run"):
+    if (run.data.source == "synthetic" and cfg.synthesis.get("dry_run")) or getattr(run.queries, "dry_run", False):
         estimate = Pipeline(cfg, run, output_dir).dry_run()
         print(f"Dry run (nothing sent): {estimate['total_calls']:,} calls, ~{estimate['total_input_tokens']:,} input "
               f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "

@@ -362,6 +362,20 @@ def test_llm_queries_train_on_procedural_conversations(server, tmp_path, monkeyp
     assert sum(server.requests.values()) == 17 and again.query_key == data.query_key
 
 
+def test_llm_queries_dry_run_costs_the_real_prompts_and_sends_nothing(server, tmp_path, monkeypatch):
+    """``queries.dry_run=true``: calls, tokens and cost of the LLM queries from the source's real conversations;
+    nothing is sent. Its input tokens match what the real run then sends (the fake server counts words)."""
+    overrides = ("+experiment=smoke", "data.n_conversations=8", "queries.price_input_per_1k=0.001")
+    pipe = _llm_queries_run(server, tmp_path, monkeypatch, *overrides, "queries.dry_run=true")
+    estimate = pipe.dry_run()
+    assert not server.requests and estimate["calls"] == {"topics": 8, "queries": 8} and estimate["cost_usd"] > 0
+    assert json.loads((tmp_path / "out" / "dry_run.json").read_text()) == estimate
+    sent = _llm_queries_run(server, tmp_path, monkeypatch, *overrides).prepare(None).stats["queries"]["llm"]["usage"]
+    assert sent["calls"] == 16
+    words = estimate["total_input_tokens"] / 1.4  # the estimate's tokens per word
+    assert abs(words - sent["input_tokens"]) < 0.05 * sent["input_tokens"], (words, sent)
+
+
 def _locomo_40_turns(tmp_path: Path) -> Path:
     """The LoCoMo fixture twice over (4 conversations), each padded to 40 turns: the fake server's answers
     are valid on 40 messages with 5 of each speaker in every block of 10. Its QA and observations unchanged."""

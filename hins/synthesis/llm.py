@@ -285,14 +285,20 @@ class LLMSynthesizer:
             count("conversation", _words(placeholders))
             count("topics", _words(self.steps.templates["topics"].template) + dialogue)
             count("queries", _words(self.steps.templates["queries"].template) + dialogue + 2 * _mid(BRIEF_WORDS))
-        tokens_in = {step: _tokens(w) for step, w in words_in.items()}
-        tokens_out = {step: _tokens(out_words[step]) * n for step, n in calls.items()}
-        total_in, total_out = sum(tokens_in.values()), sum(tokens_out.values())
-        return {"model": s.model, "conversations": len(jobs), "calls": dict(calls), "total_calls": sum(calls.values()),
-                "input_tokens": tokens_in, "output_tokens": tokens_out,
-                "total_input_tokens": total_in, "total_output_tokens": total_out,
-                "cost_usd": round(cost_usd(s, total_in, total_out), 4),
-                "note": f"estimate without repairs or cache hits, at {_TOKENS_PER_WORD} tokens per word"}
+        return _estimate_report(s, len(jobs), calls, words_in, out_words)
+
+
+def _estimate_report(settings: LLMEndpointConfig, conversations: int, calls: Counter[str], words_in: Counter[str],
+                     out_words: dict[str, float]) -> dict[str, Any]:
+    """Calls, input and output tokens per step and the cost, from the words each step sends and expects."""
+    tokens_in = {step: _tokens(w) for step, w in words_in.items()}
+    tokens_out = {step: _tokens(out_words[step]) * n for step, n in calls.items()}
+    total_in, total_out = sum(tokens_in.values()), sum(tokens_out.values())
+    return {"model": settings.model, "conversations": conversations, "calls": dict(calls),
+            "total_calls": sum(calls.values()), "input_tokens": tokens_in, "output_tokens": tokens_out,
+            "total_input_tokens": total_in, "total_output_tokens": total_out,
+            "cost_usd": round(cost_usd(settings, total_in, total_out), 4),
+            "note": f"estimate without repairs or cache hits, at {_TOKENS_PER_WORD} tokens per word"}
 
 
 def _mid(bounds: tuple[int, int]) -> float:
@@ -353,3 +359,22 @@ class LLMQueries:
         stats["lost_queries"] = {f"invalid LLM answer ({step})": per_conversation * n
                                  for step, n in sorted(stats["dropped_steps"].items())}
         return queries, stats
+
+    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any]:
+        """Calls, tokens and cost of ``generate`` without repairs, spending nothing: the topics prompts are the
+        real ones; the queries prompts are too, with TOPIC_RANGE's midpoint of placeholder topic labels."""
+        evidence = (self.settings.evidence_min, self.settings.evidence_max)
+        system = _words(self.steps.templates["system"].template)
+        calls: Counter[str] = Counter()
+        words_in: Counter[str] = Counter()
+        out_words = {"topics": 0.0, "queries": 3 * QUERIES_PER_KIND * (14 + _mid(evidence))}
+        labels = [f"topic {i}" for i in range(int(_mid(TOPIC_RANGE)))]
+        for conv in conversations:
+            a, b = conv.speakers[:2]
+            topics = self.steps.render("topics", {"speakers": [a, b], "messages": _lines(conv)}, k_min=TOPIC_RANGE[0],
+                                       k_max=TOPIC_RANGE[1], speaker_a=a, speaker_b=b)
+            for step, prompt in (("topics", topics), ("queries", self.steps.queries_prompt(conv, labels, evidence))):
+                calls[step] += 1
+                words_in[step] += system + _words(prompt)
+            out_words["topics"] += (TOPIC_RANGE[1] * 6 + 1.5 * len(conv.messages)) / len(conversations)
+        return _estimate_report(self.settings, len(conversations), calls, words_in, out_words)
