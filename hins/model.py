@@ -167,11 +167,10 @@ class Embedder(nn.Module):
             with torch.inference_mode():
                 out = torch.empty((len(texts), self.dim), dtype=torch.float32, device=device)
                 for idx, feats in batches:
-                    lengths = feats["attention_mask"].sum(1).tolist()  # on the host: no device sync
                     feats = {k: v.to(device, non_blocking=True) for k, v in feats.items()}
                     rows = torch.from_numpy(idx).to(device, non_blocking=True)
                     if fused is not None:
-                        out[rows] = fused(self, feats, lengths)
+                        out[rows] = fused(self, feats)
                     else:
                         out[rows] = self.pool(backbone(**feats).last_hidden_state.float(), feats["attention_mask"])
                 return out.cpu().numpy()
@@ -261,7 +260,13 @@ class _FusedBert(nn.Module):
                     mine.weight.copy_(theirs.weight)
                     mine.bias.copy_(theirs.bias)
             layers.append(layer.requires_grad_(False).eval())
-        self.layers = nn.ModuleList(layers)
+        # The container converts the padded batch to a nested one from the mask in one kernel and back after the
+        # last layer (mask_check off: the check reads the mask on the host, a device sync per batch).
+        with warnings.catch_warnings():  # "enable_nested_tensor ... prototype" and the like
+            warnings.simplefilter("ignore", UserWarning)
+            self.encoder = nn.TransformerEncoder(layers[0], len(layers), enable_nested_tensor=True, mask_check=False)
+        self.encoder.layers = nn.ModuleList(layers)
+        self.encoder.eval()
         self.embeddings = backbone.embeddings
 
     @staticmethod
@@ -280,21 +285,11 @@ class _FusedBert(nn.Module):
             log.debug("fused encoder unavailable (%s); using the model's forward", err)
             return None
 
-    def forward(self, embedder: "Embedder", feats: dict[str, torch.Tensor], lengths: list[int]) -> torch.Tensor:
-        """Pooled embeddings of a right-padded batch whose texts have ``lengths`` tokens."""
+    def forward(self, embedder: "Embedder", feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled embeddings of a right-padded batch."""
         mask = feats["attention_mask"]
         hidden = self.embeddings(input_ids=feats["input_ids"], token_type_ids=feats.get("token_type_ids"))
-        hidden = hidden.to(self.layers[0].linear1.weight.dtype)
-        if min(lengths) < hidden.shape[1]:  # nested (unpadded) through the layers, padded again for the pooling
-            with warnings.catch_warnings():  # "nested tensors are a prototype": the fused kernel takes this layout
-                warnings.simplefilter("ignore", UserWarning)
-                states = torch.nested.nested_tensor([h[:n] for h, n in zip(hidden, lengths)])
-            for layer in self.layers:
-                states = layer(states)
-            hidden = torch.nested.to_padded_tensor(states, 0.0, output_size=tuple(hidden.shape))
-        else:
-            for layer in self.layers:
-                hidden = layer(hidden)
+        hidden = self.encoder(hidden.to(self.encoder.layers[0].linear1.weight.dtype), src_key_padding_mask=mask == 0)
         return embedder.pool(hidden.float(), mask)
 
 
