@@ -164,6 +164,25 @@ def test_tiny_multirun_aggregates_and_resumes(tmp_path):
     assert [(p / "results.json").stat().st_mtime_ns for p in jobs] == stamps
 
 
+@pytest.mark.slow
+def test_sweep_jobs_run_in_parallel_under_the_submitit_launcher(tmp_path):
+    """A study sweep through Hydra's submitit launcher (``submitit_local`` here; ``submitit_slurm`` on a cluster):
+    every job runs in a process of its own, concurrently, into the same sweep layout, and aggregates."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    sweep = ["-m", "+experiment=table4_synthetic", "model=tiny_random", "logger=csv", "data.n_conversations=16",
+             "data.split={train:0.5,val:0.0,test:0.5}", "trainer.max_steps=2", "negatives=hins,no_easy", "seed=1",
+             "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"]
+    _cmd(tmp_path, "hins.run", *sweep)
+    root = tmp_path / "outputs" / "multiruns" / "table4_synthetic"
+    jobs = sorted(p for p in root.iterdir() if (p / "DONE.json").is_file())
+    assert len(jobs) == 2
+    logs = sorted((root / ".submitit").glob("*/*_log.out"))
+    assert len({p.parent for p in logs}) == 2  # one submitit job each
+    assert len({(p / "run.log").read_text().split("\n")[0] for p in jobs}) == 2
+    _cmd(tmp_path, "hins.aggregate", str(root))
+    assert "No Easy (H+M) 50/50/0" in (root / "aggregate.md").read_text()
+
+
 def test_aggregate_rejects_a_directory_without_jobs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hins.aggregate", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
