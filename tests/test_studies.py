@@ -7,8 +7,10 @@ import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -176,9 +178,14 @@ def test_sweep_jobs_run_in_parallel_under_the_submitit_launcher(tmp_path):
     root = tmp_path / "outputs" / "multiruns" / "table4_synthetic"
     jobs = sorted(p for p in root.iterdir() if (p / "DONE.json").is_file())
     assert len(jobs) == 2
-    logs = sorted((root / ".submitit").glob("*/*_log.out"))
-    assert len({p.parent for p in logs}) == 2  # one submitit job each
-    assert len({(p / "run.log").read_text().split("\n")[0] for p in jobs}) == 2
+    assert len(list((root / ".submitit").glob("*/*_result.pkl"))) == 2  # one submitit job each
+
+    def span(job: Path) -> tuple[datetime, datetime]:
+        stamps = re.findall(r"^\[([\d-]+ [\d:,]+)\]", (job / "run.log").read_text(), flags=re.M)
+        return tuple(datetime.strptime(stamps[i], "%Y-%m-%d %H:%M:%S,%f") for i in (0, -1))
+
+    (start_a, end_a), (start_b, end_b) = span(jobs[0]), span(jobs[1])
+    assert start_a < end_b and start_b < end_a  # side by side, not one after the other
     _cmd(tmp_path, "hins.aggregate", str(root))
     assert "No Easy (H+M) 50/50/0" in (root / "aggregate.md").read_text()
 
