@@ -93,17 +93,17 @@ class Embedder(nn.Module):
     def dim(self) -> int:
         return int(self.backbone.config.hidden_size)
 
+    def prefixed(self, texts: list[str], kind: str) -> list[str]:
+        """Queries get the model's query prefix; passages stay as they are."""
+        return [self.spec.query_prefix + t for t in texts] if kind == "query" else texts
+
     def tokenize(self, texts: list[str], kind: str) -> dict[str, torch.Tensor]:
-        if kind == "query":
-            texts = [self.spec.query_prefix + t for t in texts]
-        return dict(self.tokenizer(texts, max_length=self._max_len(kind), truncation=True, padding=True,
-                                   return_tensors="pt"))
+        return dict(self.tokenizer(self.prefixed(texts, kind), max_length=self._max_len(kind), truncation=True,
+                                   padding=True, return_tensors="pt"))
 
     def token_ids(self, texts: list[str], kind: str) -> list[list[int]]:
         """Each text's token ids, unpadded (queries with the model's prefix), truncated at the kind's max length."""
-        if kind == "query":
-            texts = [self.spec.query_prefix + t for t in texts]
-        return self.tokenizer(texts, max_length=self._max_len(kind), truncation=True)["input_ids"]
+        return self.tokenizer(self.prefixed(texts, kind), max_length=self._max_len(kind), truncation=True)["input_ids"]
 
     def forward_packed(self, packed: PackedTexts) -> torch.Tensor:
         """Pooled, normalised embeddings of packed texts (hins.packed: no compute on padding), in their order."""
@@ -161,8 +161,7 @@ class Embedder(nn.Module):
             if fused is None and compute != torch.float32:
                 with torch.no_grad():
                     backbone = copy.deepcopy(self.backbone).to(compute)
-            if kind == "query":
-                texts = [self.spec.query_prefix + t for t in texts]
+            texts = self.prefixed(texts, kind)
             batches = _length_sorted_batches(self.tokenizer, texts, self._max_len(kind), batch_size)
             with torch.inference_mode():
                 out = torch.empty((len(texts), self.dim), dtype=torch.float32, device=device)
@@ -244,12 +243,17 @@ class _FusedBert(nn.Module):
     def __init__(self, backbone: nn.Module, dtype: torch.dtype):
         super().__init__()
         cfg = backbone.config
-        layers = []
-        for block in backbone.encoder.layer:
+        layer = nn.TransformerEncoderLayer(cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
+                                           dropout=0.0, activation="gelu", layer_norm_eps=cfg.layer_norm_eps,
+                                           batch_first=True, device=backbone.device, dtype=dtype)
+        # The container converts the padded batch to a nested one from the mask in one kernel and back after the
+        # last layer (mask_check off: the check reads the mask on the host, a device sync per batch).
+        with warnings.catch_warnings():  # "enable_nested_tensor ... prototype" and the like
+            warnings.simplefilter("ignore", UserWarning)
+            self.encoder = nn.TransformerEncoder(layer, len(backbone.encoder.layer), enable_nested_tensor=True,
+                                                 mask_check=False)
+        for layer, block in zip(self.encoder.layers, backbone.encoder.layer):  # each copy gets its block's weights
             attn, out = block.attention, block.output
-            layer = nn.TransformerEncoderLayer(cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
-                                               dropout=0.0, activation="gelu", layer_norm_eps=cfg.layer_norm_eps,
-                                               batch_first=True, device=backbone.device, dtype=dtype)
             qkv = (attn.self.query, attn.self.key, attn.self.value)
             with torch.no_grad():
                 layer.self_attn.in_proj_weight.copy_(torch.cat([m.weight for m in qkv]))
@@ -259,14 +263,7 @@ class _FusedBert(nn.Module):
                                      (layer.linear2, out.dense), (layer.norm2, out.LayerNorm)):
                     mine.weight.copy_(theirs.weight)
                     mine.bias.copy_(theirs.bias)
-            layers.append(layer.requires_grad_(False).eval())
-        # The container converts the padded batch to a nested one from the mask in one kernel and back after the
-        # last layer (mask_check off: the check reads the mask on the host, a device sync per batch).
-        with warnings.catch_warnings():  # "enable_nested_tensor ... prototype" and the like
-            warnings.simplefilter("ignore", UserWarning)
-            self.encoder = nn.TransformerEncoder(layers[0], len(layers), enable_nested_tensor=True, mask_check=False)
-        self.encoder.layers = nn.ModuleList(layers)
-        self.encoder.eval()
+        self.encoder.requires_grad_(False).eval()
         self.embeddings = backbone.embeddings
 
     @staticmethod

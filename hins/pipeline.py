@@ -122,10 +122,9 @@ class Pipeline:
         return [(f"c{i:06d}", *personas.pair(i)) for i in range(self.run.data.n_conversations)]
 
     def dry_run(self) -> dict[str, Any]:
-        """What the LLM would be asked for on this config (``synthesis.dry_run`` / ``queries.dry_run``); nothing is
-        sent: the LLM backend's synthesis, or with ``queries=llm`` on another source, the LLM's queries for the
-        source's conversations (read or built offline first)."""
-        if self.run.data.source == "synthetic" and self.cfg.synthesis.get("dry_run"):
+        """What the LLM would be asked for on this config (see ``dry_run_of``); nothing is sent: the LLM backend's
+        synthesis, or the LLM's queries for the source's conversations (read or built offline first)."""
+        if dry_run_of(self.cfg, self.run) == "synthesis":
             estimate = instantiate(self.cfg.synthesis, seed=self.run.seed).estimate(self.synthesis_jobs())
             if self.run.queries.source == "llm":
                 estimate["note"] += ("; queries=llm asks for topics and queries once more per conversation, on top: "
@@ -384,6 +383,14 @@ def load_model(run: RunConfig) -> Embedder:
     return load_embedder(spec)
 
 
+def dry_run_of(cfg: DictConfig, run: RunConfig) -> str | None:
+    """Which LLM work a dry run costs instead of running: "synthesis" (``synthesis.dry_run``, synthetic data),
+    "queries" (``queries.dry_run`` with ``queries=llm``), or None for a real run."""
+    if run.data.source == "synthetic" and cfg.synthesis.get("dry_run"):
+        return "synthesis"
+    return "queries" if getattr(run.queries, "dry_run", False) else None
+
+
 def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dict[str, Any]:
     """The whole pipeline; returns (and writes) the untuned and trained results side by side.
 
@@ -391,7 +398,7 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     other folds; the report pools the per-question results of all folds (each question is evaluated
     exactly once) and gives the spread of the fold means.
     """
-    if (run.data.source == "synthetic" and cfg.synthesis.get("dry_run")) or getattr(run.queries, "dry_run", False):
+    if dry_run_of(cfg, run) is not None:
         estimate = Pipeline(cfg, run, output_dir).dry_run()
         print(f"Dry run (nothing sent): {estimate['total_calls']:,} calls, ~{estimate['total_input_tokens']:,} input "
               f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "

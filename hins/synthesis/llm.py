@@ -103,12 +103,14 @@ class _Steps:
 
     async def cluster(self, conv: Conversation, k: tuple[int, int]) -> list[str] | None:
         """The topic label of every message (paper Eq. 12), or None when the answers stayed invalid."""
-        a, b = conv.speakers[:2]
-        prompt = self.render("topics", {"speakers": [a, b], "messages": _lines(conv)}, k_min=k[0], k_max=k[1],
-                             speaker_a=a, speaker_b=b)
         context = {"speakers": [m.speaker for m in conv.messages], "k_min": k[0], "k_max": k[1]}
-        answer = await self.ask("topics", TopicsAnswer, prompt, context)
+        answer = await self.ask("topics", TopicsAnswer, self.topics_prompt(conv, k), context)
         return answer.labels(len(conv.messages)) if answer else None
+
+    def topics_prompt(self, conv: Conversation, k: tuple[int, int]) -> str:
+        a, b = conv.speakers[:2]
+        return self.render("topics", {"speakers": [a, b], "messages": _lines(conv)}, k_min=k[0], k_max=k[1],
+                           speaker_a=a, speaker_b=b)
 
     def queries_prompt(self, conv: Conversation, topics: Sequence[str], evidence: tuple[int, int]) -> str:
         a, b = conv.speakers
@@ -370,10 +372,8 @@ class LLMQueries:
         out_words = {"topics": 0.0, "queries": 3 * QUERIES_PER_KIND * (14 + _mid(evidence))}
         labels = [f"topic {i}" for i in range(int(_mid(TOPIC_RANGE)))]
         for conv in conversations:
-            a, b = conv.speakers[:2]
-            topics = self.steps.render("topics", {"speakers": [a, b], "messages": _lines(conv)}, k_min=TOPIC_RANGE[0],
-                                       k_max=TOPIC_RANGE[1], speaker_a=a, speaker_b=b)
-            for step, prompt in (("topics", topics), ("queries", self.steps.queries_prompt(conv, labels, evidence))):
+            for step, prompt in (("topics", self.steps.topics_prompt(conv, TOPIC_RANGE)),
+                                 ("queries", self.steps.queries_prompt(conv, labels, evidence))):
                 calls[step] += 1
                 words_in[step] += system + _words(prompt)
             out_words["topics"] += (TOPIC_RANGE[1] * 6 + 1.5 * len(conv.messages)) / len(conversations)
