@@ -33,6 +33,7 @@ import yaml
 from scipy import stats as sps
 
 from hins.config import NegativesConfig
+from hins.logging_utils import JOB_START
 from hins.records import TIERS
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class Job:
     seed: int
     ratios: dict[str, float] | None  # effective hard/medium/easy ratios of a hierarchical job
     realised: dict[str, float]  # tier shares of the training negatives actually drawn (data_stats.json)
-    wall_s: float | None  # from the first to the last timestamp of the job's run.log
+    wall_s: float | None  # the job's attempts' time, from its run.log
     # model ("trained" / "untuned") -> (fold, qid) -> {"kind": ..., metric: value}
     rows: dict[str, dict[tuple[Any, str], dict[str, Any]]] = field(default_factory=dict)
 
@@ -139,17 +140,26 @@ def _realised(path: Path) -> dict[str, float]:
     return {t: n / total for t, n in sorted(counts.items())} if total else {}
 
 
-_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]", re.MULTILINE)
+_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 
 
 def _wall_seconds(path: Path) -> float | None:
+    """The time the job's attempts ran, summed: Hydra appends every attempt (a rerun after a kill, a skipped
+    finished job) to the same run.log, so its first and last lines can be hours apart."""
     log_file = path / "run.log"
-    stamps = _STAMP.findall(log_file.read_text()) if log_file.is_file() else []
-    if len(stamps) < 2:
+    if not log_file.is_file():
         return None
-    (start, ms0), (end, ms1) = stamps[0], stamps[-1]
-    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    return delta.total_seconds() + (int(ms1) - int(ms0)) / 1000
+    spans: list[list[datetime]] = []
+    for line in log_file.read_text().splitlines():
+        stamp = _STAMP.match(line)
+        if stamp is None:
+            continue
+        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
+        if not spans or JOB_START in line:
+            spans.append([at, at])
+        spans[-1][1] = at
+    seconds = sum((end - start).total_seconds() for start, end in spans)
+    return seconds if seconds > 0 else None
 
 
 def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:

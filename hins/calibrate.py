@@ -99,7 +99,7 @@ def main(cfg: DictConfig) -> str | None:
     from hins.artifacts import write_json
     from hins.config import ConfigError, validate
     from hins.model import ModelLoadError
-    from hins.pipeline import Pipeline, base_ranker, load_model
+    from hins.pipeline import Pipeline, load_model
 
     try:
         run = validate(cfg)
@@ -115,7 +115,7 @@ def main(cfg: DictConfig) -> str | None:
     pipe = Pipeline(cfg, run, out)
     conv_key, convs, raw, _ = pipe.conversations()
     topic_key, labels, _ = pipe.topics(conv_key, convs, embedder)
-    _, queries, _ = pipe.queries(topic_key, convs, raw, labels)
+    query_key, queries, _ = pipe.queries(topic_key, convs, raw, labels)
     if run.data.source == "locomo":
         from hins.locomo import CATEGORIES
 
@@ -128,7 +128,7 @@ def main(cfg: DictConfig) -> str | None:
     pools = ({c: [o for o in cids if o != c] for c in cids} if params.pool == "all"
              else processing_groups(cids, run.negatives.group_size))
     log.info("calibrate: ranking %d questions over %d conversations", len(queries), len(convs))
-    ranker = base_ranker(embedder, list(convs.values()), queries, run.data.passage_template)
+    ranker = pipe.base_ranker(query_key, list(convs.values()), queries, embedder)
     counts = distractor_tiers(ranker, convs, queries, labels, pools, int(params.top_n))
     result = proportions(counts, int(params.bootstrap), run.seed)
     result["ratio"] = ratio_string(result["tiers"])

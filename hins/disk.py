@@ -27,7 +27,7 @@ TOKENIZER_BYTES = 1_000_000
 
 
 def estimate(run: Any, n_params: int | None, hidden: int | None) -> dict[str, int]:
-    """Bytes per part of the run: conversations, negatives (samples), untuned vectors, checkpoints, model."""
+    """Bytes per part of the run: conversations, negatives (samples), the base model's vectors, checkpoints, model."""
     data = run.data
     group = 1 + run.negatives.k
     if data.source == "locomo":
@@ -43,7 +43,7 @@ def estimate(run: Any, n_params: int | None, hidden: int | None) -> dict[str, in
         messages = data.n_conversations * 40
     out = {"conversations": conversations, "negatives": folds * samples * (group * PASSAGE_BYTES + 200)}
     if run.stop_after != "data" and n_params:
-        out["untuned_vectors"] = messages * (hidden or 384) * VECTOR_BYTES
+        out["base_vectors"] = messages * (hidden or 384) * VECTOR_BYTES
         # best + last checkpoint while training (fp32 weights and AdamW moments), per fold
         out["checkpoints"] = folds * 2 * CHECKPOINT_COPIES * 4 * n_params
         out["model"] = folds * (4 * n_params + TOKENIZER_BYTES)

@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 SECRET = re.compile(r"(api[_-]?key|token|secret|password)", re.IGNORECASE)
+JOB_START = "job starting in"  # hins.run logs it first on every attempt at a job; hins.aggregate splits run.log there
 
 
 def redact(node: Any) -> Any:

@@ -285,15 +285,17 @@ class Pipeline:
                 if not cids:
                     continue
                 split_convs = {c: convs[c] for c in cids}
-                ranker = base_ranker(embedder, list(split_convs.values()), queries[split],  # type: ignore[arg-type]
-                                     self.run.data.passage_template) if mined else None
+                ranker = self.base_ranker(query_key, list(split_convs.values()), queries[split],
+                                          embedder) if mined else None  # type: ignore[arg-type]
                 samples, st = build_samples(split_convs, queries[split], labels, spec, self.run.seed, cids, ranker)
                 stats[split] = st.to_dict()
                 if not samples:
                     if split == "train":
+                        hint = (": the base model scores fewer than K candidates negatives.mine_margin below the "
+                                "positive; lower negatives.mine_margin" if mined else "")
                         raise ValueError(f"negatives: no training sample survived ({st.dropped_samples} dropped, "
                                          f"{len(queries[split])} queries; strategy={spec.strategy}, "
-                                         f"shortfall={spec.shortfall}): {st.to_dict()}")
+                                         f"shortfall={spec.shortfall}){hint}: {st.to_dict()}")
                     continue  # an evaluated split without samples only loses its tier win rates
                 ds.save(ds.to_dataset(samples, split_convs, self.run.data.passage_template), tmp / split)
             write_json(tmp / "stats.json", stats)
@@ -367,15 +369,34 @@ class Pipeline:
             samples=data.datasets.get(split),
         )
 
+    def base_vectors(self, source_key: str, conversations: Sequence[Conversation], queries: Sequence[Query],
+                     embedder: Embedder) -> EvalVectors:
+        """The base model's unit vectors of these messages and queries, encoded once per (model, data): the untuned
+        evaluation, the mined baseline and calibration of every job of a sweep share them (the seed matters only
+        to a randomly initialised model)."""
+        run = self.run
+        model = run.model.model_dump(exclude={"temperature"})
+        key = config_key("base_vectors", source_key, model, run.seed if run.model.source == "random" else None,
+                         [c.cid for c in conversations], [q.qid for q in queries], run.data.passage_template)
 
-def base_ranker(embedder: Embedder, conversations: Sequence[Conversation], queries: Sequence[Query],
-                template: str) -> Ranker:
-    """Unit vectors of every message and query under ``embedder``, for mining and calibration."""
-    keys = [(c.cid, m.mid) for c in conversations for m in c.messages]
-    texts = [ds.passage_text(m, template) for c in conversations for m in c.messages]
-    passages = embedder.encode(texts, "passage")
-    vectors = embedder.encode([q.text for q in queries], "query")
-    return Ranker(dict(zip(keys, passages)), {q.qid: v for q, v in zip(queries, vectors)})
+        def build(tmp: Path) -> None:
+            vecs = embed(embedder, EvalSet(conversations, queries, run.data.passage_template), run.eval.batch_size)
+            np.save(tmp / "passages.npy", vecs.passages)
+            np.save(tmp / "queries.npy", vecs.queries)
+            write_json(tmp / "keys.json", vecs.keys)
+
+        def load(path: Path) -> EvalVectors:
+            return EvalVectors(json.loads((path / "keys.json").read_text()), np.load(path / "passages.npy"),
+                               np.load(path / "queries.npy"))
+
+        return self.store.get_or_build("base_vectors", key, build, load)
+
+    def base_ranker(self, source_key: str, conversations: Sequence[Conversation], queries: Sequence[Query],
+                    embedder: Embedder) -> Ranker:
+        """The base model's ranking of messages for queries, for mining and calibration."""
+        vecs = self.base_vectors(source_key, conversations, queries, embedder)
+        refs = [(c.cid, m.mid) for c in conversations for m in c.messages]
+        return Ranker(dict(zip(refs, vecs.passages)), {q.qid: v for q, v in zip(queries, vecs.queries)})
 
 
 def load_model(run: RunConfig) -> Embedder:
@@ -443,8 +464,8 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     def score(model: Embedder, eval_set: EvalSet) -> dict[str, Any]:
         return evaluate(model, eval_set, run.eval.ks, run.eval.ndcg_k, run.eval.batch_size)
 
-    results = {"untuned": score_vectors(_untuned_vectors(pipe, data, embedder, test), test, run.eval.ks,
-                                        run.eval.ndcg_k)}
+    untuned = pipe.base_vectors(data.query_key, test.conversations, test.queries, embedder)
+    results = {"untuned": score_vectors(untuned, test, run.eval.ks, run.eval.ndcg_k)}
     log.info("untuned %s: %s", run.eval.split, _brief(results["untuned"]))
     trained, train_info = fit(cfg, run, embedder, data.datasets["train"],
                               (lambda m: _val_metrics(score(m, val))) if val else None, out,
@@ -475,27 +496,6 @@ def resume_dir(cfg: DictConfig, run: RunConfig, data_key: str, fold: int | None)
     what = {k: v for k, v in loggable_config(cfg).items() if k not in ("paths", "logger", "stop_after")}
     root = cfg.paths.get("train_state_dir") or Path(cfg.paths.cache_dir).parent / "train_state"
     return Path(root) / f"{run.name}-{config_key('training', what, data_key, fold)}"
-
-
-def _untuned_vectors(pipe: Pipeline, data: PipelineData, embedder: Embedder, test: EvalSet) -> EvalVectors:
-    """The base model's test vectors, encoded once per (model, test set): every job of a sweep shares them.
-    (Scores are not cached: win rates depend on each job's own test negatives.)"""
-    run = pipe.run
-    model = run.model.model_dump(exclude={"temperature"})
-    key = config_key("untuned_vectors", data.query_key, model, run.seed if run.model.source == "random" else None,
-                     [c.cid for c in test.conversations], [q.qid for q in test.queries], test.template)
-
-    def build(tmp: Path) -> None:
-        vecs = embed(embedder, test, run.eval.batch_size)
-        np.save(tmp / "passages.npy", vecs.passages)
-        np.save(tmp / "queries.npy", vecs.queries)
-        write_json(tmp / "keys.json", vecs.keys)
-
-    def load(path: Path) -> EvalVectors:
-        return EvalVectors(json.loads((path / "keys.json").read_text()), np.load(path / "passages.npy"),
-                           np.load(path / "queries.npy"))
-
-    return pipe.store.get_or_build("untuned_vectors", key, build, load)
 
 
 def _val_metrics(result: dict[str, Any]) -> dict[str, float]:

@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> float | None:
 
     from hins.artifacts import config_key, write_json
     from hins.config import ConfigError, validate
-    from hins.logging_utils import loggable_config
+    from hins.logging_utils import JOB_START, loggable_config
     from hins.model import ModelLoadError
 
     try:
@@ -28,6 +28,7 @@ def main(cfg: DictConfig) -> float | None:
         log.error("%s", err)
         sys.exit(2)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
+    log.info("%s %s", JOB_START, output_dir)
     resolved = loggable_config(cfg)
     # A rerun of a multirun into the same sweep directory skips the jobs that already finished with this config.
     done = output_dir / "DONE.json"

@@ -48,11 +48,16 @@ def test_smoke_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_over_negatives_reuses_cached_stages(tmp_path):
-    proc = _run(tmp_path, "-m", "+experiment=smoke", "negatives=hins,just_hard", "trainer.max_steps=2")
+    # mine_margin 0: the tiny random model scores every message about the same, so a margin leaves no candidate
+    proc = _run(tmp_path, "-m", "+experiment=smoke", "negatives=hins,mined", "negatives.mine_margin=0",
+                "trainer.max_steps=2")
     log = proc.stdout + proc.stderr
     for stage in ("conversations", "topics", "queries"):
         assert log.count(f"stage {stage}: building") == 1, stage
         assert log.count(f"stage {stage}: reusing") == 1, stage
     assert log.count("stage negatives: building") == 2
+    # The base model's vectors of a split are encoded once: the untuned test scores of both jobs and the mined
+    # job's test negatives share them; mining adds the train and val splits'.
+    assert log.count("stage base_vectors: building") == 3 and log.count("stage base_vectors: reusing") == 2
     jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
     assert len([j for j in jobs if (j / "results.json").exists()]) == 2

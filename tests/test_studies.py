@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hins.aggregate import mean_ci, paired_bootstrap
+from hins.aggregate import _wall_seconds, mean_ci, paired_bootstrap
 from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.config import validate
 from hins.negatives import NegativeSpec, Ranker, build_samples
@@ -132,6 +132,19 @@ def test_paired_bootstrap():
     assert shifted["ci_high"] - shifted["ci_low"] == pytest.approx(2 * 1.96 * 0.1 / math.sqrt(2000), rel=0.15)
 
 
+
+def test_wall_time_sums_a_jobs_attempts(tmp_path):
+    """Hydra appends every attempt at a job to its run.log: a killed run, its rerun, a later skipped rerun."""
+    lines = ["[2026-12-01 10:00:00,000][hins][INFO] - job starting in /x", "[2026-12-01 10:00:10,500][hins] - step",
+             "Traceback (most recent call last):",  # killed
+             "[2026-12-01 11:00:00,000][hins][INFO] - job starting in /x", "[2026-12-01 11:00:30,000][hins] - done",
+             "[2026-12-02 09:00:00,000][hins][INFO] - job starting in /x",
+             "[2026-12-02 09:00:00,250][hins][INFO] - job already finished in /x; skipping"]
+    (tmp_path / "run.log").write_text("\n".join(lines) + "\n")
+    assert _wall_seconds(tmp_path) == pytest.approx(10.5 + 30 + 0.25)
+    (tmp_path / "run.log").write_text("\n".join(lines[1:3] + lines[4:5]) + "\n")  # a log from before the marker
+    assert _wall_seconds(tmp_path) == pytest.approx(3600 - 10.5 + 30)
+
 def _cmd(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -139,6 +152,24 @@ def _cmd(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     return proc
 
+
+
+@pytest.mark.slow
+def test_calibrate_command_on_locomo_reuses_the_base_vectors(tmp_path):
+    """``python -m hins.calibrate``: every distractor of every question classified, the ratio written; run again, it
+    ranks with the cached base-model vectors instead of encoding LoCoMo again."""
+    if not os.path.isfile(LOCOMO):
+        pytest.skip("LoCoMo file not found (set HINS_LOCOMO)")
+    first = _cmd(tmp_path, "hins.calibrate", "model=tiny_random", "calibrate.bootstrap=200")
+    assert "stage base_vectors: building" in first.stderr + first.stdout
+    (out,) = (tmp_path / "outputs" / "calibrate" / "calibrate").iterdir()
+    result = json.loads((out / "calibration.json").read_text())
+    assert result["distractors"] == 15 * result["questions"] and result["questions"] > 1000
+    assert sum(v["share"] for v in result["all"].values()) == pytest.approx(1.0)
+    assert f"negatives.ratios={result['ratio']}" in (out / "calibration.md").read_text()
+    second = _cmd(tmp_path, "hins.calibrate", "model=tiny_random", "calibrate.bootstrap=200")
+    log = second.stderr + second.stdout
+    assert "stage base_vectors: reusing" in log and "stage base_vectors: building" not in log
 
 @pytest.mark.slow
 def test_tiny_multirun_aggregates_and_resumes(tmp_path):
