@@ -248,6 +248,30 @@ def same_loss(model_dir: Path, examples: list[dict[str, Any]], device: str) -> t
     return theirs, ours
 
 
+def collate_seconds(model_dir: Path, examples: list[dict[str, Any]], batch: int) -> dict[str, float]:
+    """Host seconds to collate one batch (a loader worker's share of a step): sentence-transformers tokenising
+    its 17 columns, and hins' packed collator with a fresh memo and once it has seen the warm-up batches."""
+    from hins.train import SampleCollator
+
+    model = st_model(model_dir, "cpu")
+    embedder, cfg, _ = hins_parts(model_dir, batch, 1, "cpu")
+    batches = [examples[i : i + batch] for i in range(0, len(examples) - batch + 1, batch)]
+    timed = batches[-3:]
+
+    def per_batch(collate) -> float:
+        start = time.perf_counter()
+        for rows in timed:
+            collate(rows)
+        return (time.perf_counter() - start) / len(timed)
+
+    warm = SampleCollator(embedder, cfg.length_chunk, packing=True)
+    for rows in batches[:-3]:
+        warm(rows)
+    return {"sentence-transformers": per_batch(lambda rows: [st_features(model, t) for t in st_columns(rows).values()]),
+            "hins, fresh memo": per_batch(lambda rows: SampleCollator(embedder, cfg.length_chunk, packing=True)(rows)),
+            "hins, after the warm-up batches": per_batch(warm)}
+
+
 # ------------------------------------------------------------------------------------------ encoding
 
 
@@ -322,6 +346,9 @@ def main() -> None:
     for batch in batches:
         examples = make_examples(batch * (warm + steps), seed=batch)
         timed = examples[batch * warm:]
+        collate = collate_seconds(model_dir, examples, batch)
+        print(f"host seconds to collate a batch of {batch}: " + ", ".join(f"{k} {v:.3f}" for k, v in collate.items()),
+              flush=True)
         sides = (lambda *a: train_st(*a, plain_loop=args.st_loop),
                  *(lambda *a, v=v: train_hins(*a, variant=v) for v in variants))
         for side in sides:

@@ -74,6 +74,32 @@ def test_training_step_packed_equals_length_chunks(tiny_embedder):
     assert torch.allclose(losses[0], losses[1], atol=1e-5), losses
 
 
+
+def test_collator_tokenises_each_text_once_with_the_same_ids(tiny_embedder, monkeypatch):
+    """A collator remembers the ids of the texts it has seen (queries apart from passages: a query gets the
+    model's prefix); batches come out as if every text were tokenised anew, and the memo starts over when full."""
+    import hins.train
+    from hins.train import SampleCollator
+
+    passages = texts(12, seed=7)
+    rows = [{"sid": f"s{i}", "qid": f"q{i % 3}", "query": passages[i % 3], "pos": passages[i],
+             "neg": random.Random(i).sample(passages, 4)} for i in range(8)]
+    parts = (rows[:4], rows[4:], rows[:4])
+    want = [SampleCollator(tiny_embedder, chunk=4, packing=True)(part)["packed"] for part in parts]
+    tokenised: list[str] = []
+    original = tiny_embedder.token_ids
+    monkeypatch.setattr(tiny_embedder, "token_ids", lambda t, kind: tokenised.extend(t) or original(t, kind))
+    collator = SampleCollator(tiny_embedder, chunk=4, packing=True)
+    for part, expected in zip(parts, want):
+        got = collator(part)["packed"]
+        assert torch.equal(got.input_ids, expected.input_ids) and torch.equal(got.restore, expected.restore)
+    # every distinct query and passage tokenised once over the three batches (the third: nothing new)
+    queries, passages_seen = {r["query"] for r in rows}, {p for r in rows for p in [r["pos"], *r["neg"]]}
+    assert len(tokenised) == len(queries) + len(passages_seen)
+    monkeypatch.setattr(hins.train, "TOKEN_MEMO_TEXTS", 2)
+    collator(rows[4:])
+    assert len(collator._memo["passage"]) <= len({p for r in rows[4:] for p in [r["pos"], *r["neg"]]})
+
 def test_other_architectures_fall_back_to_chunks(tiny_embedder, caplog):
     from transformers import DistilBertConfig, DistilBertModel
 
