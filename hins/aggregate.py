@@ -8,8 +8,10 @@
   kind and overall (question-weighted), in the paper's Table 4 layout.
 - Paired test of each variant against the reference: per question, the variant's metric minus the
   reference's, averaged over the seeds both ran; a bootstrap over questions (the unit both share) gives the
-  95% interval of the mean difference and a two-sided p-value. Variants move held-out recall by a few points
-  while fine-tuning moves it by 15-25, so only a paired comparison can tell mixes apart.
+  95% interval of the mean difference and a two-sided p-value. Where the seed changes the test set (synthetic
+  data, random splits) a question is one seed's question: rows are keyed by test set, fold and question id.
+  Variants move held-out recall by a few points while fine-tuning moves it by 15-25, so only a paired
+  comparison can tell mixes apart.
 - Plots (PNG): a bar chart of every variant, the paired differences from the reference, and a heat map over
   the hard/medium/easy simplex when the sweep holds three or more hierarchical ratio points.
 """
@@ -32,11 +34,14 @@ import numpy as np
 import yaml
 from scipy import stats as sps
 
+from hins.artifacts import config_key
 from hins.config import NegativesConfig
 from hins.logging_utils import JOB_START
 from hins.records import TIERS
 
 log = logging.getLogger(__name__)
+
+RowKey = tuple[str, Any, str]  # (test set, fold, question id): one question of one test set
 
 UNTUNED = "Untuned base model"
 # The paper's Table 4 row order, then the baselines; other variants follow by label.
@@ -60,8 +65,8 @@ class Job:
     ratios: dict[str, float] | None  # effective hard/medium/easy ratios of a hierarchical job
     realised: dict[str, float]  # tier shares of the training negatives actually drawn (data_stats.json)
     wall_s: float | None  # the job's attempts' time, from its run.log
-    # model ("trained" / "untuned") -> (fold, qid) -> {"kind": ..., metric: value}
-    rows: dict[str, dict[tuple[Any, str], dict[str, Any]]] = field(default_factory=dict)
+    # model ("trained" / "untuned") -> (test set, fold, qid) -> {"kind": ..., metric: value}
+    rows: dict[str, dict[RowKey, dict[str, Any]]] = field(default_factory=dict)
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float | None]:
@@ -105,21 +110,28 @@ def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
     return (f"Full (H+M+E) {pct}" if pct == "30/30/40" else f"H/M/E {pct}"), full
 
 
-def _job_rows(path: Path) -> dict[str, dict[tuple[Any, str], dict[str, Any]]]:
+def _job_rows(path: Path) -> dict[str, dict[RowKey, dict[str, Any]]]:
     results = path / "results.json"
     if not results.is_file():
         return {}
     summary = json.loads(results.read_text())
     folds = [summary] if "results" in summary else [
         json.loads(p.read_text()) for p in sorted(path.glob("fold_*/results.json"))]
-    rows: dict[str, dict[tuple[Any, str], dict[str, Any]]] = defaultdict(dict)
+    rows: dict[str, dict[RowKey, dict[str, Any]]] = defaultdict(dict)
     for fold in folds:
         if not fold.get("results"):
             continue
+        test_set = fold.get("test_set") or _untuned_fingerprint(fold["results"])
         for model, res in fold["results"].items():
             for row in res["per_query"]:
-                rows[model][(fold.get("fold"), row["qid"])] = row
+                rows[model][(test_set, fold.get("fold"), row["qid"])] = row
     return dict(rows)
+
+
+def _untuned_fingerprint(results: dict[str, Any]) -> str:
+    """The test set of a results.json written before they named it (hins.evaluate.test_set_id): the base model's
+    per-question results, which equal each other exactly where the test set is the same."""
+    return config_key("untuned", results.get("untuned", {}).get("per_query"))
 
 
 def _key(override: str) -> str:
@@ -198,7 +210,7 @@ def _kind_order(kinds: set[str]) -> list[str]:
     return [k for k in KIND_ORDER if k in kinds] + sorted(kinds - set(KIND_ORDER))
 
 
-def _means(rows: dict[tuple[Any, str], dict[str, Any]], metric: str, kinds: list[str]) -> dict[str, float]:
+def _means(rows: dict[RowKey, dict[str, Any]], metric: str, kinds: list[str]) -> dict[str, float]:
     out = {"overall": float(np.mean([r[metric] for r in rows.values()]))}
     for kind in kinds:
         vals = [r[metric] for r in rows.values() if r["kind"] == kind]
@@ -214,7 +226,8 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
         by_variant[job.variant].append(job)
     kinds = _kind_order({r["kind"] for j in jobs for r in j.rows["trained"].values()})
     ref = _pick_reference(by_variant, reference)
-    # The untuned model is the same in every job of a sweep on one test set: pool its rows once.
+    # Rows are keyed by test set, fold and question: jobs on one test set pool the untuned rows once, and where
+    # the seed changes the test set (synthetic data) each job pairs with its own seed's questions.
     untuned = {k: r for j in jobs for k, r in j.rows.get("untuned", {}).items()}
     out: dict[str, Any] = {"kinds": kinds, "reference": by_variant[ref][0].label, "variants": [], "untuned": {}}
     for metric in metrics:
@@ -258,9 +271,9 @@ def _pick_reference(by_variant: dict[str, list[Job]], reference: str | None) -> 
 
 
 def _paired(variant: list[Job], reference: list[Job] | None, metric: str,
-            fixed: dict[tuple[Any, str], dict[str, Any]] | None = None) -> dict[str, float] | None:
+            fixed: dict[RowKey, dict[str, Any]] | None = None) -> dict[str, float] | None:
     """Per question: variant minus reference, averaged over the seeds both ran (or minus a fixed model)."""
-    diffs: dict[tuple[Any, str], list[float]] = defaultdict(list)
+    diffs: dict[RowKey, list[float]] = defaultdict(list)
     ref_by_seed = {j.seed: j for j in reference or []}
     for job in variant:
         other = fixed if fixed is not None else (ref_by_seed[job.seed].rows["trained"] if job.seed in ref_by_seed else None)
@@ -304,7 +317,8 @@ def markdown(result: dict[str, Any], metrics: list[str]) -> str:
                          + " | ".join(_cell(m.get(k)) for k in kinds)
                          + f" | {_cell(m['overall'])} |")
         parts.append("\n".join(lines))
-    lines = [f"### Paired differences (percentage points, per question, seeds matched; bootstrap over questions)",
+    lines = ["### Paired differences (percentage points, per question, seeds matched; bootstrap over questions, or "
+             "over each seed's questions where the seed changes the test set)",
              "", "| Method | metric | vs " + result["reference"] + " [95% CI] | p | vs untuned [95% CI] | p | questions |",
              "|---|---|---|---|---|---|---|"]
     for v in result["variants"]:
@@ -318,7 +332,8 @@ def markdown(result: dict[str, Any], metrics: list[str]) -> str:
                         format_p(d["p"]))
 
             r, b = fmt(ref), fmt(base)
-            lines.append(f"| {v['label']} | {metric} | {r[0]} | {r[1]} | {b[0]} | {b[1]} | {v['n_questions']} |")
+            units = (ref or base or {}).get("n", v["n_questions"])
+            lines.append(f"| {v['label']} | {metric} | {r[0]} | {r[1]} | {b[0]} | {b[1]} | {units} |")
     parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hins.artifacts import config_key
 from hins.dataset import message_key, passage_text
 from hins.metrics import mean_metrics, query_metrics, rank_by_score
 from hins.model import Embedder
@@ -35,6 +36,13 @@ class EvalVectors:
     keys: list[str]
     passages: np.ndarray
     queries: np.ndarray
+
+
+def test_set_id(data: EvalSet) -> str:
+    """What makes two evaluations comparable question by question: the same queries, with the same evidence, over
+    the same embedded messages (synthetic data and random splits change with the seed while their qids do not)."""
+    return config_key("test_set", [(q.qid, q.text, list(q.evidence)) for q in data.queries],
+                      [[passage_text(m, data.template) for m in c.messages] for c in data.conversations])
 
 
 def embed(embedder: Embedder, data: EvalSet, batch_size: int = 128) -> EvalVectors:

@@ -27,7 +27,7 @@ from hins import dataset as ds
 from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
 from hins.config import RunConfig
 from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
-                           evaluate)
+                           evaluate, test_set_id)
 from hins.evaluate import score as score_vectors
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import Ranker, build_samples
@@ -474,7 +474,8 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     finish_resume(train_info, out)
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
-    summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "results": results,
+    summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "test_set": test_set_id(test),
+               "results": results,
                "training": train_info, "data": data.stats["samples"],
                "objective": results["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]}
     write_json(out / "results.json", summary)

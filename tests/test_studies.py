@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hins.aggregate import _wall_seconds, mean_ci, paired_bootstrap
+from hins.aggregate import _wall_seconds, aggregate, load_jobs, mean_ci, paired_bootstrap
 from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.config import validate
 from hins.negatives import NegativeSpec, Ranker, build_samples
@@ -144,6 +144,55 @@ def test_wall_time_sums_a_jobs_attempts(tmp_path):
     assert _wall_seconds(tmp_path) == pytest.approx(10.5 + 30 + 0.25)
     (tmp_path / "run.log").write_text("\n".join(lines[1:3] + lines[4:5]) + "\n")  # a log from before the marker
     assert _wall_seconds(tmp_path) == pytest.approx(3600 - 10.5 + 30)
+
+
+def _fake_job(root: Path, negatives: str, seed: int, test_set: str | None, untuned: list[float],
+              trained: list[float]) -> None:
+    """A finished job directory as a Hydra multirun leaves it, with per-question recall@10."""
+    job = root / f"negatives={negatives},seed={seed}"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"negatives={negatives}", f"seed={seed}"]))
+    cfg = validate(_compose(f"negatives={negatives}"))
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "negatives": cfg.negatives.model_dump()}))
+
+    def rows(values: list[float]) -> dict[str, list[dict[str, object]]]:
+        return {"per_query": [{"qid": f"q{i}", "kind": "p1", "recall@10": v} for i, v in enumerate(values)]}
+
+    summary = {"fold": None, "results": {"untuned": rows(untuned), "trained": rows(trained)}}
+    if test_set is not None:
+        summary["test_set"] = test_set
+    (job / "results.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_seeds_with_their_own_test_sets_pair_within_the_seed(tmp_path, named):
+    """Synthetic data changes with the seed under the same question ids: each job is compared with its own seed's
+    untuned model and reference, one seed's question being one unit (named: results.json names the test set;
+    else an older results.json, told apart by its untuned rows)."""
+    for seed, base in ((1, [0.0, 0.0, 0.0]), (2, [1.0, 1.0, 1.0])):
+        test_set = f"set{seed}" if named else None
+        _fake_job(tmp_path, "hins", seed, test_set, base, [b + 0.1 if seed == 1 else b - 0.1 for b in base])
+        _fake_job(tmp_path, "no_easy", seed, test_set, base, [b + 0.3 if seed == 1 else b - 0.3 for b in base])
+    jobs, unfinished, _ = load_jobs(tmp_path)
+    assert len(jobs) == 4 and not unfinished
+    result = aggregate(jobs, ["recall@10"])
+    assert result["untuned"]["recall@10"]["overall"] == pytest.approx(0.5)  # both seeds' questions, once each
+    full, no_easy = (next(v for v in result["variants"] if v["label"].startswith(name)) for name in ("Full", "No Easy"))
+    assert full["paired_vs_untuned"]["recall@10"]["mean"] == pytest.approx(0.0)  # +0.1 and -0.1 from its own base
+    assert full["paired_vs_untuned"]["recall@10"]["n"] == 6
+    paired = no_easy["paired_vs_reference"]["recall@10"]
+    assert paired["mean"] == pytest.approx(0.0) and paired["n"] == 6  # +0.2 on seed 1, -0.2 on seed 2
+
+
+def test_seeds_sharing_a_test_set_pool_its_questions(tmp_path):
+    for seed in (1, 2):
+        _fake_job(tmp_path, "hins", seed, "shared", [0.5, 0.5], [0.6, 0.7])
+        _fake_job(tmp_path, "no_easy", seed, "shared", [0.5, 0.5], [0.6 + 0.1 * seed, 0.7])
+    result = aggregate(load_jobs(tmp_path)[0], ["recall@10"])
+    assert result["untuned"]["recall@10"]["overall"] == pytest.approx(0.5)
+    no_easy = next(v for v in result["variants"] if v["label"].startswith("No Easy"))
+    paired = no_easy["paired_vs_reference"]["recall@10"]
+    assert paired["n"] == 2 and paired["mean"] == pytest.approx((0.15 + 0.0) / 2)  # q0: +0.1, +0.2 averaged
 
 def _cmd(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
