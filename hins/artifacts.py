@@ -59,7 +59,9 @@ def human_bytes(n: float | None) -> str:
 
 
 # Bump when a stage's on-disk format or meaning changes, so old caches are not read as new ones.
-FORMAT_VERSION = 2  # 2: a last conversation alone joins the previous processing group
+# 2: a last conversation alone joins the previous processing group; 3: TF-IDF features of a message without a
+# content word are its neighbour's.
+FORMAT_VERSION = 3
 
 
 def config_key(*parts: Any) -> str:

@@ -272,9 +272,10 @@ class TopicsConfig(_Strict):
 
     @property
     def uses_model(self) -> bool:
-        """Whether the model must load for the topics (and keys their artifact): every method but the
-        generator's and the LLM's labels, unless it clusters TF-IDF features."""
-        return self.method not in ("oracle", "llm") and self.features == "model"
+        """Whether the model must load for the topics (and keys their artifact): only the clustering methods
+        on the model's embeddings (not on TF-IDF features); the generator's, the sessions' and the LLM's labels
+        need none."""
+        return self.method in ("kmeans", "agglomerative") and self.features == "model"
 
 
 PROMPTS_DIR = Path(__file__).parent / "synthesis" / "prompts"
@@ -409,6 +410,23 @@ _TARGET_SCHEMAS: dict[str, type[_Strict]] = {
     "hins.synthesis.llm.LLMSynthesizer": LLMSynthesisConfig,
     "hins.synthesis.llm.LLMTopics": LLMTopicsConfig,
 }
+
+
+def group_key(node: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A ``_target_`` group's arguments as an artifact key: an LLM group by what shapes its answers (prompt files
+    by content; no transport, price or secret settings); a group reading a local file (``path``) with the
+    file's content hash, so an edited prompt or persona file builds new artifacts. ``drop``: keys that are not
+    the target's arguments (kept in the key as they are)."""
+    out = dict(node)
+    schema = _TARGET_SCHEMAS.get(str(node.get("_target_", "")))
+    if schema is not None:
+        args = {k: v for k, v in node.items() if k != "_target_" and k not in drop}
+        out = {k: v for k, v in node.items() if k not in args}
+        out.update(schema.model_validate(args).answer_settings())
+    path = node.get("path")
+    if isinstance(path, str) and Path(path).is_file():
+        out["path_sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return out
 
 
 class RunConfig(_Strict):

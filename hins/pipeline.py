@@ -25,7 +25,7 @@ from rich.progress import Progress
 
 from hins import dataset as ds
 from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
-from hins.config import RunConfig
+from hins.config import RunConfig, group_key
 from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
                            evaluate, test_set_id)
 from hins.evaluate import score as score_vectors
@@ -139,7 +139,8 @@ class Pipeline:
 
     def _synthetic_source(self) -> tuple[str, Any]:
         n = self.run.data.n_conversations
-        key = config_key("conversations", _plain(self.cfg.personas), _plain(self.cfg.synthesis), n, self.run.seed)
+        key = config_key("conversations", group_key(_plain(self.cfg.personas)), group_key(_plain(self.cfg.synthesis)),
+                         n, self.run.seed)
 
         def build(tmp: Path) -> dict[str, Any]:
             from hins.synthesis.procedural import diversity_report
@@ -191,7 +192,10 @@ class Pipeline:
     def topics(self, conv_key: str, convs: dict[str, Conversation], embedder: Embedder | None) -> tuple[str, dict[str, list[str]], dict]:
         topics_cfg = _plain(self.cfg.topics)
         uses_model = self.run.topics.uses_model
-        key = config_key("topics", conv_key, topics_cfg, self.run.model.model_dump() if uses_model else None)
+        model = self.run.model
+        key = config_key("topics", conv_key, group_key(topics_cfg, drop=("method", "features")),
+                         model.model_dump() if uses_model else None,
+                         self.run.seed if uses_model and model.source == "random" else None)
 
         def build(tmp: Path) -> None:
             method = instantiate({k: v for k, v in topics_cfg.items() if k not in ("method", "features")})

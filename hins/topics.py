@@ -91,8 +91,18 @@ class AgglomerativeTopics(_SilhouetteClustering):
 
 
 def tfidf_embed(texts: list[str]) -> np.ndarray:
-    """Model-free message features: TF-IDF of words, L2-normalised (a cheap, deterministic option)."""
-    return TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts).toarray()
+    """Model-free message features: TF-IDF of words, L2-normalised (a cheap, deterministic option).
+
+    A message without a content word ("See you!", ";)") would be a zero vector, which cosine clustering rejects;
+    it takes the features of the message before it instead (a reply continues the topic at hand), or after it
+    at the start of a conversation."""
+    try:
+        vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts).toarray()
+    except ValueError:  # not one content word in the whole conversation: a single topic
+        return np.ones((len(texts), 1))
+    filled = np.flatnonzero(vectors.any(axis=1))
+    nearest = np.searchsorted(filled, np.arange(len(texts)), side="right") - 1
+    return vectors[filled[np.maximum(nearest, 0)]]
 
 
 def assign_topics(

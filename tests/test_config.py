@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
 from hins.config import ConfigError, validate
 from tests.conftest import ROOT
@@ -125,3 +127,35 @@ def test_full_stops_at_once_when_the_model_cannot_load(tmp_path):
     out = proc.stdout + proc.stderr
     assert "BAAI/bge-small-en-v1.5" in out and "model=minilm" in out
     assert not (tmp_path / "outputs" / "cache").exists()  # stopped before any stage ran
+
+
+def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
+    """An edited persona file or prompt file builds new artifacts; an LLM group's transport settings do not."""
+    from hins.config import group_key
+    from hins.pipeline import Pipeline
+
+    personas = tmp_path / "personas.json"
+    personas.write_text(json.dumps([{"name": name, "traits": ["likes tea", "runs", "paints"]}
+                                    for name in ("Ann Lee", "Bo Kim", "Cy Park")]))
+
+    def conversations_key() -> str:
+        cfg = _compose("personas=json", f"personas.path={personas}", "data.n_conversations=4")
+        return Pipeline(cfg, validate(cfg), tmp_path)._synthetic_source()[0]
+
+    before = conversations_key()
+    personas.write_text(personas.read_text().replace("likes tea", "likes coffee"))
+    assert conversations_key() != before
+
+    prompt = tmp_path / "topics.md"
+    prompt.write_text("Group the messages into topics.")
+    llm = ["topics=llm", "topics.base_url=http://127.0.0.1:9/v1", "topics.model=m", f"topics.prompts.topics={prompt}"]
+
+    def topics_key(*more: str) -> dict:
+        cfg = _compose(*llm, *more)
+        return group_key(OmegaConf.to_container(cfg.topics, resolve=True), drop=("method", "features"))
+
+    first = topics_key()
+    assert topics_key("topics.concurrency=7") == first  # how answers are fetched is not what they are
+    assert topics_key("topics.max_tokens=64") != first
+    prompt.write_text("Cluster the messages by topic.")
+    assert topics_key() != first

@@ -6,6 +6,7 @@ import pytest
 from hins.queries import calibrate, query_topic
 from hins.topics import AgglomerativeTopics, KMeansTopics, OracleTopics, SessionTopics, assign_topics, \
     speaker_topic_sets, tfidf_embed
+from hins.records import Conversation, Message
 from tests.conftest import make_conversation, make_queries
 
 
@@ -46,6 +47,18 @@ def test_tfidf_features_are_normalised():
     v = tfidf_embed(["the garden tomato harvest", "my chess opening", "tomato garden soil"])
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0)
 
+
+
+@pytest.mark.parametrize("method", [KMeansTopics(2, 3), AgglomerativeTopics(2, 3)])
+def test_tfidf_topics_with_messages_without_a_content_word(method):
+    """LoCoMo has turns like "See you!" or ";)": all stop words, a zero TF-IDF row that cosine clustering
+    rejects. Such a turn takes its neighbour's features, so it joins the topic at hand."""
+    texts = ["See you!", "I went hiking in the mountains", "You too!", "The mountains trail was steep hiking",
+             "My cat eats tuna", ";)", "Tuna for the cat again", "cat tuna dinner"]
+    conv = Conversation("c0", ["A", "B"], [Message(mid=i, speaker="AB"[i % 2], text=t) for i, t in enumerate(texts)])
+    labels = assign_topics([conv], method, tfidf_embed).labels["c0"]
+    assert labels[0] == labels[1] == labels[2] and labels[5] == labels[4] != labels[0]
+    assert np.allclose(np.linalg.norm(tfidf_embed(["you too", "see you"]), axis=1), 1.0)  # no content at all
 
 def test_speaker_topic_sets_paper_form():
     conv = make_conversation("c0", n_topics=2, per_topic=4)
