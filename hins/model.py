@@ -332,7 +332,10 @@ def load_embedder(spec: ModelSpec) -> Embedder:
         raise ModelLoadError(f"model.source must be hub, package, dir or random, got {spec.source!r}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
-        backbone = AutoModel.from_pretrained(location, add_pooling_layer=False)
+        try:
+            backbone = AutoModel.from_pretrained(location, add_pooling_layer=False)
+        except TypeError:  # encoders without a pooler (DistilBERT, ModernBERT) take no such argument
+            backbone = AutoModel.from_pretrained(location)
     except Exception as err:  # noqa: BLE001 - transformers, tokenizers and safetensors raise their own types
         hint = (
             "The Hugging Face Hub is not reachable from here or the name is wrong. Set model=minilm "

@@ -113,7 +113,7 @@ def _attend(own: nn.Module, hidden: torch.Tensor, packed: PackedTexts, masks: li
         texts, slot = end - first, packed.slot[lo:hi]
         block = qkv.new_zeros(3, texts * longest, heads * size).index_copy(1, slot, qkv[:, lo:hi])
         q, k, v = block.view(3, texts, longest, heads, size).transpose(2, 3).unbind(0)
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=own.scaling,
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=size ** -0.5,
                                                  dropout_p=own.dropout.p if own.training else 0.0)
         out.append(context.transpose(1, 2).reshape(texts * longest, heads * size)[slot])
     return torch.cat(out) if len(out) > 1 else out[0]

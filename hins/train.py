@@ -160,13 +160,24 @@ class ContrastiveModule(pl.LightningModule):
         metrics = self.validate_fn(self.embedder)
         self.log_dict({f"val/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=1, sync_dist=False)
 
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Clip the gradients' global norm here: Lightning's mixed-precision plugin refuses to clip for a fused
+        optimizer (in case it holds fp16-scaled gradients); under bf16 and float32 there is no scaler and the
+        gradients are the true ones."""
+        if gradient_clip_val:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+
     def configure_optimizers(self) -> Any:
         decay, no_decay = [], []
         for name, param in self.embedder.named_parameters():
             (no_decay if param.ndim < 2 else decay).append(param)  # no decay on biases and LayerNorm
+        # One kernel for all parameters on a GPU (slower than foreach on a CPU). Not under 16-mixed: a fused AdamW
+        # unscales fp16 gradients itself, after the clipping (configure_gradient_clipping) would have seen them.
+        fused = self.device.type == "cuda" and str(self.trainer.precision) != "16-mixed"
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.cfg.lr, fused=self.device.type == "cuda",  # one kernel for all parameters on a GPU
+            lr=self.cfg.lr, fused=fused,
         )
         total = self.cfg.max_steps
         warmup = int(self.cfg.warmup_ratio * total)
@@ -306,7 +317,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     loader = train_loader(train_data, model, tcfg, run.seed, trainer.world_size)
     val_loader = DataLoader([0], batch_size=1, collate_fn=lambda x: x) if validate is not None else None
     if val_loader is not None and tcfg.val_every_n_steps > len(loader):
-        trainer.val_check_interval = None  # validate at epoch ends when an epoch is shorter than the interval
+        trainer.val_check_interval = 1.0  # validate at epoch ends when an epoch is shorter than the interval
         trainer.check_val_every_n_epoch = 1
     loader.batch_sampler.position = lambda: trainer.global_step
     loader.batch_sampler.shard = lambda: (trainer.global_rank, trainer.world_size)  # known once fit() has started

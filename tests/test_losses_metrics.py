@@ -26,6 +26,19 @@ def test_infonce_matches_hand_computation():
     assert loss.item() == pytest.approx(expected / 3, rel=1e-5)
 
 
+
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_infonce_scores_in_float32_under_bf16_autocast(in_batch):
+    """At temperature 0.02 bf16 logits would move in steps of ~0.2: the loss scores in float32 whatever the
+    autocast around it."""
+    torch.manual_seed(0)
+    q = F.normalize(torch.randn(8, 64), dim=-1)
+    p = F.normalize(q[:, None, :] + 0.3 * torch.randn(8, 4, 64), dim=-1)
+    loss = InfoNCELoss(0.02, in_batch_negatives=in_batch)
+    exact = loss(q.double(), p.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert loss(q, p).item() == pytest.approx(exact.item(), rel=1e-5)
+
 def test_in_batch_adds_other_passages_but_masks_same_query_positives():
     torch.manual_seed(1)
     q, p = _unit(2, 8), _unit(2, 3, 8)

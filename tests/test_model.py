@@ -53,6 +53,18 @@ def test_hub_unreachable_fails_fast_with_advice(monkeypatch):
         load_embedder(ModelSpec(name="BAAI/bge-small-en-v1.5", source="hub", pooling="cls"))
 
 
+
+def test_an_encoder_without_a_pooler_loads_from_a_dir(tmp_path, tiny_embedder):
+    """DistilBERT (msmarco-distilbert, multi-qa-distilbert) takes no add_pooling_layer argument."""
+    from transformers import DistilBertConfig, DistilBertModel
+
+    DistilBertModel(DistilBertConfig(vocab_size=tiny_embedder.tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2,
+                                     hidden_dim=64)).save_pretrained(tmp_path)
+    tiny_embedder.tokenizer.save_pretrained(tmp_path)
+    embedder = load_embedder(ModelSpec(name="distil", source="dir", path=str(tmp_path), pooling="mean"))
+    assert type(embedder.backbone).__name__ == "DistilBertModel"
+    assert embedder.encode(["a message", "another one"]).shape == (2, 32)
+
 def test_bad_dir_and_package():
     with pytest.raises(ModelLoadError, match="not a directory"):
         load_embedder(ModelSpec(name="x", source="dir", path="/nonexistent"))

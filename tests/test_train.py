@@ -1,0 +1,56 @@
+"""Training-loop settings that only some runs reach: an epoch shorter than the validation interval, and the fused
+AdamW of GPU runs with gradient clipping under bf16 mixed precision (reproduced on the CPU)."""
+
+from __future__ import annotations
+
+import torch
+
+from hins.config import validate
+from hins.train import fit
+from tests.test_config import _compose
+
+
+def _rows(n: int = 20) -> list[dict]:
+    return [{"sid": f"s{i}", "qid": f"q{i // 2}", "query": f"what did Ann say about topic {i % 7}",
+             "pos": f"Ann: topic {i % 7} line {i}", "neg": [f"Bob: other {i} {j}" for j in range(3)]}
+            for i in range(n)]
+
+
+def _fit(tmp_path, embedder, *overrides: str, validate_fn=None):
+    cfg = _compose("+experiment=smoke", "trainer.batch_size=4", "trainer.log_every_n_steps=1", "trainer.resume=false",
+                   *overrides)
+    return fit(cfg, validate(cfg), embedder, _rows(), validate_fn, tmp_path)
+
+
+def test_an_epoch_shorter_than_the_validation_interval_validates_at_epoch_ends(tmp_path, tiny_embedder):
+    scores: list[int] = []
+
+    def score(model):
+        scores.append(len(scores))
+        return {"ndcg@10": float(len(scores))}
+
+    # 20 samples in batches of 4: 5 steps an epoch, fewer than val_every_n_steps
+    _, info = _fit(tmp_path, tiny_embedder, "trainer.max_steps=12", "trainer.val_every_n_steps=8", validate_fn=score)
+    assert info["steps"] == 12 and len(scores) == 2  # after epochs 1 and 2 (the third stops at step 12)
+
+
+def test_fused_adamw_clips_gradients_under_bf16_mixed(tmp_path, tiny_embedder, monkeypatch):
+    """GPU runs use a fused AdamW (bf16-mixed, clipping on): Lightning's own clipping refuses fused optimizers."""
+    norms: list[float] = []
+
+    class FusedAdamW(torch.optim.AdamW):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **{**kwargs, "fused": True})
+
+        def step(self, closure=None):
+            loss = closure() if closure is not None else None  # forward, backward, then the clipping
+            grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+            super().step()
+            return loss
+
+    monkeypatch.setattr(torch.optim, "AdamW", FusedAdamW)
+    _, info = _fit(tmp_path, tiny_embedder, "trainer.max_steps=3", "trainer.precision=bf16-mixed",
+                   "trainer.grad_clip=0.001")
+    assert info["steps"] == 3 and len(norms) == 3
+    assert max(norms) <= 0.001 * (1 + 1e-3)  # the tiny model's raw gradients are far larger
