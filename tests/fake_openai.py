@@ -6,7 +6,8 @@ are queued with ``script("429", "malformed@events", ...)``: each request takes t
 its step (or for any step) and plays it:
     401 (echoing the key it got, as some servers do), 429 (with Retry-After), 500, hang (longer than any
     client timeout), drop (close the connection unanswered), malformed (not JSON), schema (JSON that breaks
-    the step's rules).
+    the step's rules), 400 (this request exceeds the model's context length), nojson (400: no JSON mode),
+    empty (an answer with no choices).
 It counts the answers it gave per cache key (the ``X-Hins-Cache-Key`` header), so tests can tell whether a
 finished call was ever sent twice, and it records the Authorization headers it received.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-FAULTS = ("401", "429", "500", "hang", "drop", "malformed", "schema")
+FAULTS = ("401", "429", "500", "hang", "drop", "malformed", "schema", "400", "nojson", "empty")
 
 
 def _input(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -174,6 +175,16 @@ class FakeOpenAI:
                                      headers={"Retry-After": self.retry_after})
         if fault == "500":
             return web.json_response({"error": {"message": "boom", "type": "server_error"}}, status=500)
+        if fault == "400":  # OpenAI's words and code for it
+            return web.json_response({"error": {
+                "message": "This model's maximum context length is 2048 tokens. However, your messages resulted "
+                           "in 2817 tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}},
+                status=400)
+        if fault == "nojson":
+            return web.json_response({"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_object' is not supported with "
+                           "this model.", "type": "invalid_request_error", "param": "response_format"}}, status=400)
         if fault == "hang":  # the client has given up long before; nothing counts as answered
             await asyncio.sleep(self.hang_s)
             return web.Response(status=504)
@@ -192,9 +203,11 @@ class FakeOpenAI:
             content = json.dumps(broken_answer(answer) if fault == "schema" else answer)
         self.answered[request.headers.get("X-Hins-Cache-Key", "")] += 1
         prompt_words = sum(len(m["content"].split()) for m in body["messages"])
+        choices = [] if fault == "empty" else [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]
         return web.json_response({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "choices": choices,
             "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(content.split()),
                       "total_tokens": prompt_words + len(content.split())}})
 

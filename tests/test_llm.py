@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +27,7 @@ from hins.personas import BuiltinPersonas
 from hins.pipeline import Pipeline
 from hins.queries import is_llm_query
 from hins.records import Conversation
-from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _Steps
+from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
@@ -246,6 +247,73 @@ def test_retries_run_out(server, tmp_path):
     server.script("500@conversation", "500@conversation", "500@conversation")
     with pytest.raises(LLMUnavailable, match="rerun to resume"):
         _synth(server, tmp_path, max_retries=2, concurrency=1).synthesize(_jobs(1))
+
+
+def test_a_fatal_error_keeps_the_answers_already_received(server, tmp_path, monkeypatch):
+    """A call refused for good while other calls' answers wait for the cache's fsync: the caller gets that
+    error, the waiting answers are written all the same (a rerun sends none again), the client is closed."""
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (time.sleep(0.3), real_fsync(fd)))
+    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(6)]
+    steps = _Steps(LLMSynthesisConfig.model_validate(_settings(server, tmp_path)))
+
+    async def work(i):
+        client = steps.client
+        if i is None:  # fails once the others' answers are in, all waiting on the first fsync
+            while client.usage.calls < len(prompts):
+                await asyncio.sleep(0.01)
+            server.script("401")
+            return await client.complete("brief", [{"role": "user", "content": "the failing one"}])
+        return await client.complete("brief", prompts[i])
+
+    with pytest.raises(LLMFatal, match="HTTP 401 to a brief request"):
+        _run_all(steps, "test", [*range(len(prompts)), None], work)
+    assert steps.client._api.is_closed()
+    assert len((tmp_path / "calls.jsonl").read_text().splitlines()) == len(prompts)
+    sent = sum(server.requests.values())
+    _, usage = _run_all(steps, "test", range(len(prompts)), work)
+    assert sum(server.requests.values()) == sent and usage.cached == len(prompts)
+
+
+def test_a_request_the_endpoint_refuses_drops_that_conversation_only(server, tmp_path, monkeypatch, caplog):
+    """HTTP 400 for one request (too long for the model): that conversation is dropped and counted, with the
+    server's reason; the run goes on, and a rerun does not send the refused request again. A 400 for JSON
+    mode, which every request would get, still stops the run."""
+    monkeypatch.setenv("HINS_TEST_KEY", SECRET)
+    convs = [ProceduralSynthesizer(seed=1).conversation(cid, p1, p2) for cid, p1, p2 in _jobs(3)]
+    server.script("400@topics")
+    synth = _synth(server, tmp_path, api_key_env="HINS_TEST_KEY")
+    annotated, queries, stats = synth.annotate(convs)
+    assert len(annotated) == 2 and len(queries) == 12 and stats["dropped_conversations"] == 1
+    assert stats["dropped_steps"] == {"topics": 1} and stats["invalid_answers"] == {}
+    (reason,) = stats["drop_errors"]["topics"]
+    assert "refused a topics request" in reason and "maximum context length is 2048 tokens" in reason
+    assert "refused a topics request" in caplog.text and SECRET not in caplog.text + json.dumps(stats)
+    assert dict(server.requests) == {"topics": 3, "queries": 2}
+    again = _synth(server, tmp_path, api_key_env="HINS_TEST_KEY").annotate(convs)
+    assert dict(server.requests) == {"topics": 3, "queries": 2} and again[2]["drop_errors"] == stats["drop_errors"]
+    assert [c.to_dict() for c in again[0]] == [c.to_dict() for c in annotated]
+    server.script("nojson")
+    with pytest.raises(LLMFatal, match="json_mode=false"):
+        _synth(server, tmp_path, cache_path=str(tmp_path / "other.jsonl")).annotate(convs[:1])
+
+
+def test_an_answer_without_choices_is_re_asked(server, tmp_path, caplog):
+    server.script("empty@brief")
+    convs, _, stats = _synth(server, tmp_path).synthesize(_jobs(1))
+    assert len(convs) == 1 and stats["invalid_answers"] == stats["repaired"] == {"brief": 1}
+    assert "answered a brief request with no choices" in caplog.text
+
+
+def test_llm_queries_drop_a_conversation_without_two_speakers(server, tmp_path):
+    convs = [ProceduralSynthesizer(seed=1).conversation(cid, p1, p2) for cid, p1, p2 in _jobs(2)]
+    convs[0] = replace(convs[0], speakers=[*convs[0].speakers, "Someone Else"])
+    annotated, queries, stats = _synth(server, tmp_path).annotate(convs)
+    assert [c.cid for c in annotated] == [convs[1].cid] and len(queries) == 6
+    assert stats["dropped_conversations"] == 1 and stats["dropped_steps"] == {"topics": 1}
+    (reason,) = stats["drop_errors"]["topics"]
+    assert "need two speakers" in reason and convs[0].cid in reason
+    assert dict(server.requests) == {"topics": 1, "queries": 1}
 
 
 def test_llm_topics_cluster_another_source(server, tmp_path):

@@ -4,8 +4,9 @@ the conversations of any source (``queries=llm``).
 Every LLM step of the paper (paper-facts §1.3-1.7) is a prompt file (hins/synthesis/prompts/, named in the
 config) rendered with the step's inputs as JSON, and an answer schema (hins/synthesis/schemas.py). An answer
 that breaks the schema is asked again with the problems listed, up to ``max_repairs`` times, then dropped and
-counted: a conversation is kept only when all of its steps produced valid answers, so nothing invalid reaches
-the dataset. Conversations run concurrently on one event loop, throttled by the client (llm_client.py).
+counted (as is a request the endpoint refuses, e.g. too long for the model): a conversation is kept only when
+all of its steps produced valid answers, so nothing invalid reaches the dataset. Conversations run concurrently
+on one event loop, throttled by the client (llm_client.py).
 
 Per conversation: events and brief of each person → conversation (A/B turns, in event order) → topic clusters
 (per-speaker message ids; they become the messages' topic labels) → 2+2+2 queries with evidence ids.
@@ -31,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hins.config import LLMEndpointConfig, LLMQueriesConfig, LLMSynthesisConfig, LLMTopicsConfig
 from hins.queries import LLM_QID_TAG
 from hins.records import Conversation, Event, Message, Persona, Query
-from hins.synthesis.llm_client import LLMClient, Usage, cost_usd
+from hins.synthesis.llm_client import LLMClient, LLMRefused, Usage, cost_usd
 from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
 from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
                                     TopicsAnswer, parse)
@@ -70,8 +71,8 @@ class _Steps:
         self.templates = {step: Template(settings.prompt_path(step).read_text()) for step in settings.prompts}
         self.invalid: Counter[str] = Counter()  # answers that broke the schema, per step
         self.repaired: Counter[str] = Counter()  # steps that needed a re-ask and then passed
-        self.dropped: Counter[str] = Counter()  # steps given up after max_repairs
-        self.drop_errors: dict[str, list[str]] = {}  # step -> the last answer's problems, for the first few drops
+        self.dropped: Counter[str] = Counter()  # steps given up after max_repairs, refused or not possible
+        self.drop_errors: dict[str, list[str]] = {}  # step -> why it was dropped, for the first few drops
         self.client: LLMClient | None = None
 
     def render(self, step: str, inputs: dict[str, Any], **fields: Any) -> str:
@@ -83,7 +84,11 @@ class _Steps:
                     {"role": "user", "content": prompt}]
         problems = ""
         for attempt in range(self.settings.max_repairs + 1):
-            answer = await self.client.complete(step, messages, salt)
+            try:
+                answer = await self.client.complete(step, messages, salt)
+            except LLMRefused as err:  # too long for the model, filtered: a re-ask cannot help
+                problems = str(err)
+                break
             try:
                 parsed = parse(schema, answer.text, **context)
             except InvalidAnswer as err:
@@ -95,11 +100,14 @@ class _Steps:
             if attempt:
                 self.repaired[step] += 1
             return parsed
+        self.drop(step, problems)
+        return None
+
+    def drop(self, step: str, problems: str) -> None:
         self.dropped[step] += 1
         examples = self.drop_errors.setdefault(step, [])
         if len(examples) < _DROP_EXAMPLES:
             examples.append(problems)
-        return None
 
     async def cluster(self, conv: Conversation, k: tuple[int, int]) -> list[str] | None:
         """The topic label of every message (paper Eq. 12), or None when the answers stayed invalid."""
@@ -123,8 +131,10 @@ class _Steps:
                        ) -> tuple[Conversation, list[Query]] | None:
         """The LLM's topic clusters as the messages' labels, then 2+2+2 queries over them with ``evidence``
         (min, max) ids each, ids ``{cid}{qid_tag}{i}``; None when an answer stayed invalid."""
-        if len(conv.speakers) != 2:
-            raise ValueError(f"conversation {conv.cid}: LLM queries need two speakers, it has {conv.speakers}")
+        if len(conv.speakers) != 2:  # the prompts and schemas are about two people: dropped like an invalid answer
+            self.drop("topics", f"conversation {conv.cid}: LLM topics and queries need two speakers, "
+                                f"it has {conv.speakers}")
+            return None
         labels = await self.cluster(conv, TOPIC_RANGE)
         if labels is None:
             return None

@@ -4,7 +4,9 @@
 - Transient failures (429, 408/409, 5xx, timeouts, dropped connections) are retried with exponential backoff
   and jitter, or after the server's Retry-After; the openai package's own retries are off so that ours are
   the only ones. After ``max_retries`` the run stops (``LLMUnavailable``): finished calls are cached, so a
-  rerun resumes. A refused key or unknown model stops it at once (``LLMFatal``).
+  rerun resumes. A refused key or unknown model stops it at once (``LLMFatal``). A request the endpoint
+  refuses on its own merits (HTTP 400/413/422: too long for the model, filtered) fails alone (``LLMRefused``)
+  and the refusal is cached like an answer, so a rerun does not send it again.
 - Every finished call is appended to a JSONL cache (write, flush, fsync) keyed by the request (messages,
   model, sampling settings, a caller salt); a rerun replays cached calls instead of sending them. A line torn
   by a kill is cut off on the next start.
@@ -30,12 +32,14 @@ from typing import Any
 import openai
 
 from hins.config import LLMEndpointConfig
+from hins.logging_utils import scrub
 
 log = logging.getLogger(__name__)
 # The HTTP transports log every request at INFO: 10^5 lines in a run's log. Their warnings still show.
 for _name in ("httpx", "httpx2"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 _TRANSIENT_STATUS = (408, 409, 429)
+_REFUSED_STATUS = (400, 413, 422)  # about this request only; other 4xx (key, model, quota) are about every request
 _MAX_RETRY_AFTER_S = 900.0  # a longer Retry-After is treated as this, so a run never sleeps for hours
 
 
@@ -45,6 +49,10 @@ class LLMFatal(RuntimeError):
 
 class LLMUnavailable(RuntimeError):
     """Transient failures outlasted ``max_retries``; rerun to resume from the cache."""
+
+
+class LLMRefused(RuntimeError):
+    """The endpoint refuses this one request for good (too long for the model, filtered); others may pass."""
 
 
 @dataclass
@@ -73,6 +81,11 @@ class Answer:
     output_tokens: int
 
 
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # the endpoint's HTTP status and message (openai's error text, the key scrubbed)
+
+
 class CallCache:
     """Finished calls, one JSON line each, appended durably; the file is opened once per run.
 
@@ -82,7 +95,7 @@ class CallCache:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.entries: dict[str, Answer] = {}
+        self.entries: dict[str, Answer | Refusal] = {}
         self._file: Any = None
         self._pending: list[tuple[bytes, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
@@ -95,7 +108,8 @@ class CallCache:
             for n, line in enumerate(data[:end].splitlines(), start=1):
                 try:
                     rec = json.loads(line)
-                    self.entries[rec["key"]] = Answer(rec["text"], rec["input_tokens"], rec["output_tokens"])
+                    self.entries[rec["key"]] = (Refusal(rec["refused"]) if "refused" in rec else
+                                                Answer(rec["text"], rec["input_tokens"], rec["output_tokens"]))
                 except (ValueError, KeyError, TypeError):
                     log.warning("LLM call cache %s: line %d is not a record; ignored", self.path, n)
             if end < len(data):
@@ -113,8 +127,9 @@ class CallCache:
             self._file.close()
             self._file = None
 
-    async def add(self, key: str, step: str, model: str, answer: Answer) -> None:
-        rec = {"key": key, "step": step, "model": model, **asdict(answer)}
+    async def add(self, key: str, step: str, model: str, answer: Answer | Refusal) -> None:
+        result = {"refused": answer.reason} if isinstance(answer, Refusal) else asdict(answer)
+        rec = {"key": key, "step": step, "model": model, **result}
         done = asyncio.get_running_loop().create_future()
         self._pending.append(((json.dumps(rec, ensure_ascii=False) + "\n").encode(), done))
         if self._writer is None or self._writer.done():
@@ -128,11 +143,17 @@ class CallCache:
             try:
                 await asyncio.to_thread(self._append, b"".join(line for line, _ in batch))
             except OSError as err:
-                for _, done in batch:
+                waiting = [done for _, done in batch if not done.done()]
+                for done in waiting:
                     done.set_exception(err)
+                if len(waiting) < len(batch):  # their callers are gone (the run stopped): only the log can tell
+                    log.error("LLM call cache %s: %d finished calls could not be written: %s", self.path,
+                              len(batch) - len(waiting), err)
             else:
+                # A caller cancelled meanwhile (another call stopped the run) is not waiting; its line is written.
                 for _, done in batch:
-                    done.set_result(None)
+                    if not done.done():
+                        done.set_result(None)
 
     def _append(self, data: bytes) -> None:
         self._file.write(data)
@@ -215,17 +236,26 @@ class LLMClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self.cache.close()
-        await self._api.close()
+        try:
+            # Requests still running when the caller stops (on an error) are abandoned; an answer already
+            # received is in the cache's queue by then, and cache.close() writes it.
+            sends = list(self._inflight.values())
+            for send in sends:
+                send.cancel()
+            await asyncio.gather(*sends, return_exceptions=True)
+            await self.cache.close()
+        finally:
+            await self._api.close()
         log.info("LLM usage: %s", self.usage.line())
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "<redacted>") if self._secret else text
-
     async def complete(self, step: str, messages: list[dict[str, str]], salt: str = "") -> Answer:
-        """The answer to ``messages``: from the cache, from an identical request already in flight, or sent."""
+        """The answer to ``messages``: from the cache, from an identical request already in flight, or sent.
+        Raises ``LLMRefused`` when the endpoint refuses this request (now or in a cached earlier run)."""
         key = request_key(self.settings, messages, salt)
         hit = self.cache.entries.get(key)
+        if isinstance(hit, Refusal):
+            self.usage.cached += 1
+            raise LLMRefused(_refused(step, hit))
         if hit is not None:
             self.usage.cached += 1
             self.usage.cached_input_tokens += hit.input_tokens
@@ -246,7 +276,7 @@ class LLMClient:
         extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if s.json_mode else {}
         # The headers tell a server or proxy log which call is which (the tests' server counts repeats by them).
         headers = {"X-Hins-Cache-Key": key, "X-Hins-Step": step}
-        answer = None
+        answer: Answer | Refusal | None = None
         for attempt in range(s.max_retries + 1):
             async with self._sem:
                 await self._limiter.wait()
@@ -255,25 +285,32 @@ class LLMClient:
                         model=s.model, messages=messages, temperature=s.temperature,  # type: ignore[arg-type]
                         max_tokens=s.max_tokens, extra_headers=headers, **extra)
                 except openai.APIStatusError as err:
-                    status = err.status_code
-                    if status not in _TRANSIENT_STATUS and status < 500:
-                        raise LLMFatal(f"{s.base_url} answered HTTP {status} to a {step} request: "
-                                       f"{self._scrub(str(err))[:500]} (check the model, base_url, the key in "
-                                       f"${s.api_key_env}, or json_mode=false for a server without JSON mode)"
-                                       ) from None
-                    reason, wait = f"http {status}", _retry_after(err)
+                    status, message = err.status_code, scrub(str(err), self._secret)[:500]
+                    # A server without JSON mode refuses every request alike: that stops the run, below.
+                    if status in _REFUSED_STATUS and "response_format" not in message:
+                        answer = Refusal(message)
+                    elif status not in _TRANSIENT_STATUS and status < 500:
+                        raise LLMFatal(f"{s.base_url} answered HTTP {status} to a {step} request: {message} "
+                                       f"(check the model, base_url, the key in ${s.api_key_env}, or "
+                                       f"json_mode=false for a server without JSON mode)") from None
+                    else:
+                        reason, wait = f"http {status}", _retry_after(err)
                 except openai.APITimeoutError:
                     reason, wait = "timeout", None
                 except openai.APIConnectionError:
                     reason, wait = "connection", None
                 else:
-                    answer = Answer(resp.choices[0].message.content or "",
-                                    resp.usage.prompt_tokens if resp.usage else 0,
+                    answer = Answer(_text(resp, step), resp.usage.prompt_tokens if resp.usage else 0,
                                     resp.usage.completion_tokens if resp.usage else 0)
-            if answer is not None:  # written outside the semaphore: the slot serves the next request meanwhile
+            # Written outside the semaphore: the slot serves the next request meanwhile.
+            if isinstance(answer, Answer):
                 self._account(answer)
                 await self.cache.add(key, step, s.model, answer)
                 return answer
+            if answer is not None:
+                await self.cache.add(key, step, s.model, answer)
+                log.warning("%s", _refused(step, answer))
+                raise LLMRefused(_refused(step, answer))
             self.usage.retries[reason] += 1
             if attempt == s.max_retries:
                 break
@@ -289,3 +326,15 @@ class LLMClient:
         u.input_tokens += answer.input_tokens
         u.output_tokens += answer.output_tokens
         u.cost_usd += cost_usd(self.settings, answer.input_tokens, answer.output_tokens)
+
+
+def _refused(step: str, refusal: Refusal) -> str:
+    return f"the endpoint refused a {step} request ({refusal.reason}); cached, so a rerun does not resend it"
+
+
+def _text(resp: Any, step: str) -> str:
+    """The answer's text; an answer without one is empty, so the caller's schema check rejects it (and re-asks)."""
+    if not resp.choices:
+        log.warning("the endpoint answered a %s request with no choices; taken as an empty answer", step)
+        return ""
+    return resp.choices[0].message.content or ""
