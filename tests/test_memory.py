@@ -10,8 +10,10 @@ import pytest
 
 from hins.locomo import load_locomo
 from hins.memory.mem0_adapter import Mem0Memory, MemoryUnavailable
+from hins.records import Conversation, Message
 
 FIXTURE = Path(__file__).parent / "fixtures" / "locomo_tiny.json"
+KEY = "sk-test-DO-NOT-LEAK-9d3e"  # the fake server echoes it in its 401, as some servers do
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +116,35 @@ def test_memoryos_stores_pages_with_our_model_and_maps_them_to_turns(tmp_path, m
         mem.close()
 
 
-def test_memoryos_refuses_when_the_llm_fails(tmp_path, model_dir, fake_llm):
+def test_memoryos_maps_pages_that_open_alike_to_their_own_turns(tmp_path, model_dir, fake_llm):
     pytest.importorskip("memoryos")
     from hins.memory.memoryos_adapter import MemoryOSMemory
 
+    texts = [("See you!", "Bye, see you at the market."), ("See you!", "Good luck with the exam tomorrow.")]
+    messages = [Message(mid=2 * i + j, speaker=("Jolene", "Deborah")[j], text=pair[j], session=f"day {i + 1}",
+                        dia_id=f"D{i + 1}:{j + 1}") for i, pair in enumerate(texts) for j in range(2)]
+    conv = Conversation(cid="c", speakers=["Jolene", "Deborah"], messages=messages)
+    mem = MemoryOSMemory(model_dir, tmp_path, llm={"base_url": fake_llm.url, "model": "fake"})
+    try:
+        mem.add_conversation(conv)
+        paged = {h.text: h.dia_ids for h in mem.search(conv.cid, "See you!", k=10) if h.dia_ids}
+        assert paged == {"Jolene: See you!\nDeborah: Bye, see you at the market.": ("D1:1", "D1:2"),
+                         "Jolene: See you!\nDeborah: Good luck with the exam tomorrow.": ("D2:1", "D2:2")}
+    finally:
+        mem.close()
+
+
+def test_memoryos_refuses_when_the_llm_fails_and_keeps_the_key_out(tmp_path, model_dir, fake_llm, monkeypatch):
+    pytest.importorskip("memoryos")
+    from hins.memory.memoryos_adapter import MemoryOSMemory
+
+    monkeypatch.setenv("HINS_TEST_KEY", KEY)
     fake_llm.script("401")  # a refused key is not retried: MemoryOS would store its error string as memory
-    with pytest.raises(MemoryUnavailable, match="refusing to score"):
-        MemoryOSMemory(model_dir, tmp_path, llm={"base_url": fake_llm.url, "model": "fake"})
+    with pytest.raises(MemoryUnavailable, match="refusing to score") as err:
+        MemoryOSMemory(model_dir, tmp_path, llm={"base_url": fake_llm.url, "model": "fake",
+                                                 "api_key_env": "HINS_TEST_KEY"})
+    log = (tmp_path / "memoryos.log").read_text()
+    assert "401" in log and KEY not in log and KEY not in str(err.value)
 
 
 def test_mem0_full_mode_builds_memories_with_the_llm(tmp_path, model_dir, corpus, fake_llm):
@@ -136,11 +160,14 @@ def test_mem0_full_mode_builds_memories_with_the_llm(tmp_path, model_dir, corpus
         mem.close()
 
 
-def test_mem0_full_mode_refuses_when_the_llm_fails(tmp_path, model_dir, corpus, fake_llm):
-    mem = Mem0Memory(model_dir, tmp_path / "mem0", mode="full", llm={"base_url": fake_llm.url, "model": "fake"})
+def test_mem0_full_mode_refuses_when_the_llm_fails(tmp_path, model_dir, corpus, fake_llm, monkeypatch):
+    monkeypatch.setenv("HINS_TEST_KEY", KEY)
+    mem = Mem0Memory(model_dir, tmp_path / "mem0", mode="full",
+                     llm={"base_url": fake_llm.url, "model": "fake", "api_key_env": "HINS_TEST_KEY"})
     fake_llm.script("401")  # Mem0 itself would log it and store nothing for that session
     try:
-        with pytest.raises(MemoryUnavailable, match="refusing to score"):
+        with pytest.raises(MemoryUnavailable, match="refusing to score") as err:
             mem.add_conversation(corpus.conversations[1])
+        assert "401" in str(err.value) and KEY not in str(err.value)
     finally:
         mem.close()

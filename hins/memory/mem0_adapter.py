@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hins.logging_utils import scrub
 from hins.memory.base import Hit
 from hins.records import Conversation
 
@@ -95,7 +96,9 @@ class Mem0Memory:
         os.environ["MEM0_DIR"] = str(store_dir / "mem0_home")  # Mem0 keeps its own files there, not in ~/.mem0
         mem0 = _import_mem0()
         dims = dims or _dimension(model_dir)
-        self.memory = mem0.Memory.from_config(self._config(model_dir, store_dir, dims, llm))
+        # Handed to Mem0 in memory, never written; scrubbed from the errors of servers that echo it.
+        self.secret = os.environ.get((llm or {}).get("api_key_env") or "OPENAI_API_KEY", "")
+        self.memory = mem0.Memory.from_config(self._config(model_dir, store_dir, dims, llm, self.secret))
         self.cache = _BatchedEmbeddings(self.memory.embedding_model, batch_size)
         self.failures: list[str] = []
         if mode == "full":
@@ -110,18 +113,18 @@ class Mem0Memory:
             try:
                 return call(*args, **kwargs)
             except Exception as err:
-                self.failures.append(f"{type(err).__name__}: {str(err)[:200]}")
-                raise
+                self.failures.append(f"{type(err).__name__}: {scrub(str(err), self.secret)[:200]}")
+                # Mem0 logs some of these itself: it gets the scrubbed message, not the original error.
+                raise MemoryUnavailable(self.failures[-1]) from None
 
         self.memory.llm.generate_response = checked
 
     @staticmethod
-    def _config(model_dir: Path, store_dir: Path, dims: int, llm: dict[str, Any] | None) -> dict[str, Any]:
+    def _config(model_dir: Path, store_dir: Path, dims: int, llm: dict[str, Any] | None,
+                api_key: str) -> dict[str, Any]:
         llm_config: dict[str, Any] = {"model": "unused", "api_key": "unused"}  # Mem0 builds a client even unused
         if llm and llm.get("base_url"):
-            env = llm.get("api_key_env") or "OPENAI_API_KEY"
-            llm_config = {"model": llm["model"], "openai_base_url": llm["base_url"],
-                          "api_key": os.environ.get(env) or "none",  # handed to Mem0 in memory, never written
+            llm_config = {"model": llm["model"], "openai_base_url": llm["base_url"], "api_key": api_key or "none",
                           "temperature": 0.0, "max_tokens": 2000}  # Mem0's extraction writes JSON lists
         return {
             "embedder": {"provider": "huggingface", "config": {"model": str(model_dir), "embedding_dims": dims}},

@@ -24,11 +24,13 @@ so evidence recall can be measured for MemoryOS too.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from hins.logging_utils import public_url, scrub
 from hins.memory.base import Hit
 from hins.memory.mem0_adapter import MemoryUnavailable
 from hins.records import Conversation, Message
@@ -63,6 +65,20 @@ def _pairs(messages: Sequence[Message]) -> Iterator[list[Message]]:
             yield msgs[i:i + 2]
 
 
+class _Scrubbed(io.TextIOBase):
+    """MemoryOS's printed lines on their way to a file, with the key taken out: it prints failed LLM calls with
+    the server's message, which may echo the key."""
+
+    def __init__(self, out: io.TextIOBase, secret: str):
+        self.out = out
+        self.secret = secret
+
+    def write(self, text: str) -> int:
+        # print() writes each formatted argument whole, so a key is never split between two calls.
+        self.out.write(scrub(text, self.secret))
+        return len(text)
+
+
 class MemoryOSMemory:
     """One MemoryOS user per conversation (``user_id`` = conversation id), all under ``store_dir``."""
 
@@ -80,24 +96,26 @@ class MemoryOSMemory:
         utils._model_cache[DEFAULT_EMBEDDER] = SentenceTransformer(str(model_dir))
         utils.clear_embedding_cache()  # keyed by model name: vectors of a previous model must not be reused
         self.llm = llm
-        self.api_key = os.environ.get(llm.get("api_key_env") or "OPENAI_API_KEY") or "none"
+        self.secret = os.environ.get(llm.get("api_key_env") or "OPENAI_API_KEY", "")
+        self.api_key = self.secret or "none"  # local servers take any key; MemoryOS's client insists on one
         self.template = passage_template
         self.store_dir = Path(store_dir)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.store_dir / "memoryos.log"  # MemoryOS prints a line per step; kept, not shown
         self.failures = 0
         self.users: dict[str, Any] = {}
-        self.page_ids: dict[str, dict[str, list[str]]] = {}  # cid -> page user_input -> dia_ids
+        # cid -> (user_input, agent_response, timestamp) -> dia_ids: a page's first text alone repeats ("See you!")
+        self.page_ids: dict[str, dict[tuple[str, str, str], list[str]]] = {}
         self._probe()
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
-        with open(self.log_path, "a") as log, contextlib.redirect_stdout(log):
+        with open(self.log_path, "a") as log, contextlib.redirect_stdout(_Scrubbed(log, self.secret)):
             yield
         if self.failures:
-            raise MemoryUnavailable(f"the LLM at {self.llm['base_url']} failed {self.failures} call(s) while "
-                                    f"MemoryOS was working (details in {self.log_path}); refusing to score a "
-                                    "memory built from error strings")
+            raise MemoryUnavailable(f"the LLM at {public_url(self.llm['base_url'])} failed {self.failures} call(s) "
+                                    f"while MemoryOS was working (details in {self.log_path}); refusing to score "
+                                    "a memory built from error strings")
 
     def _probe(self) -> None:
         client = self.memoryos.utils.OpenAIClient(api_key=self.api_key, base_url=self.llm["base_url"])
@@ -134,9 +152,12 @@ class MemoryOSMemory:
         with self._quiet():
             for pair in _pairs(conversation.messages):
                 texts = [self.template.format(speaker=m.speaker, text=m.text) for m in pair]
-                ids[texts[0]] = [m.dia_id or str(m.mid) for m in pair]
-                mos.add_memory(user_input=texts[0], agent_response=texts[1] if len(texts) > 1 else "",
-                               timestamp=pair[0].session or "")
+                # MemoryOS stamps a page given no time with the time now; stamping it here the same way keeps
+                # the page's key known.
+                stamp = pair[0].session or self.memoryos.utils.get_timestamp()
+                page = (texts[0], texts[1] if len(texts) > 1 else "", stamp)
+                ids[page] = [m.dia_id or str(m.mid) for m in pair]
+                mos.add_memory(user_input=page[0], agent_response=page[1], timestamp=page[2])
 
     def search(self, cid: str, question: str, k: int) -> list[Hit]:
         mos = self._user(cid)
@@ -144,7 +165,9 @@ class MemoryOSMemory:
             found = mos.retriever.retrieve_context(user_query=question, user_id=cid, **RETRIEVAL)
         ids = self.page_ids.get(cid, {})
         hits = [Hit(text=f"{p.get('user_input', '')}\n{p.get('agent_response', '')}".strip(),
-                    score=float(p.get("score", 0.0)), dia_ids=tuple(ids.get(p.get("user_input", ""), ())))
+                    score=float(p.get("score", 0.0)),
+                    dia_ids=tuple(ids.get((p.get("user_input", ""), p.get("agent_response", ""),
+                                           p.get("timestamp", "")), ())))
                 for p in found["retrieved_pages"]]
         hits += [Hit(text=e["knowledge"], score=float(e.get("score", 0.0)))
                  for e in found["retrieved_user_knowledge"]]
