@@ -362,19 +362,34 @@ LAST = "last"  # last.ckpt: the resume point
 
 class _RandomState(pl.Callback):
     """Saves the random generators' state in every checkpoint and restores it when a run resumes, so dropout
-    draws the same masks after a restart as in an uninterrupted run (Lightning does not save them)."""
+    draws the same masks after a restart as in an uninterrupted run (Lightning does not save them). Under DDP
+    each process draws its own masks: every process's state is saved, and each gets its own back."""
 
     def __init__(self) -> None:
         self._restore: dict[str, Any] | None = None
+        self._trainer: pl.Trainer | None = None
 
-    def state_dict(self) -> dict[str, Any]:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    @staticmethod
+    def _local() -> dict[str, Any]:
         import numpy as np
 
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
         return {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,  # this process's GPU
                 "numpy": [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, gauss],
                 "python": random.getstate()}
+
+    def state_dict(self) -> dict[str, Any]:
+        # Every process builds the checkpoint (rank 0 writes it), so all of them take part in the gather.
+        world = self._trainer.world_size if self._trainer is not None else 1
+        ranks: list[Any] = [self._local()]
+        if world > 1:
+            ranks = [None] * world
+            torch.distributed.all_gather_object(ranks, self._local())
+        return {"ranks": ranks}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restore = state_dict
@@ -384,10 +399,18 @@ class _RandomState(pl.Callback):
             return
         import numpy as np
 
-        state, self._restore = self._restore, None
+        ranks, self._restore = self._restore.get("ranks"), None
+        if not ranks:
+            log.warning("resume: the checkpoint's random state is in an older format; dropout masks from here on "
+                        "differ from an uninterrupted run")
+            return
+        if len(ranks) != trainer.world_size:
+            log.warning("resume: the checkpoint was saved by %d process(es), this run has %d; dropout masks from "
+                        "here on differ from an uninterrupted run", len(ranks), trainer.world_size)
+        state = ranks[trainer.global_rank % len(ranks)]
         torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        if state["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda"])
         kind, keys, pos, has_gauss, gauss = state["numpy"]
         np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
         version, internal, gauss_next = state["python"]

@@ -1,6 +1,6 @@
 """One training run for tests/test_ddp.py: hins.train.fit on 16 fixed samples in 1 process or under DDP.
 
-    python tests/ddp_worker.py OUT DEVICES
+    python tests/ddp_worker.py OUT DEVICES [STEPS STATE CRASH_AT DROPOUT]
 
 The smoke experiment's config (tiny random BERT, dropout off so that both runs compute the same function), global
 batch 8, 3 steps on CPU (two batches of the first epoch, one of the second): DEVICES=1 is the plain CPU trainer,
@@ -8,6 +8,9 @@ DEVICES>1 is trainer=ddp over gloo, each process taking its 8 / DEVICES share of
 Rank 0 writes OUT/result.json (the logged train/loss of every step: under DDP the mean over the processes) and
 OUT/weights.pt (the trained weights); the other ranks stop after training (hins.train.fit). Every process writes
 OUT/seen-<pid>.json: the samples it trained on, in order.
+
+For the resume test: STEPS steps (default 3) with checkpoints in the resume directory STATE (every 2 steps), the
+run killed at step CRASH_AT (-1: never; tests/faults.py), dropout DROPOUT (default 0) in every layer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from hydra import compose, initialize_config_dir
 from hins.config import validate
 from hins.pipeline import load_model
 from hins.train import fit
+from tests.faults import FaultyLoss
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -53,19 +57,21 @@ class Recorded(list):
         return row
 
 
-def main(out: Path, devices: int) -> None:
+def main(out: Path, devices: int, steps: int = 3, state: Path | None = None, crash_at: int = -1,
+         dropout: float = 0.0) -> None:
+    FaultyLoss.crash_at = None if crash_at < 0 else crash_at
     overrides = ["+experiment=smoke", "trainer.accelerator=cpu", f"trainer.devices={devices}",
-                 "trainer.precision=32-true", "trainer.num_workers=0", "trainer.batch_size=8", "trainer.max_steps=3",
-                 "trainer.lr=1e-2", "model.temperature=0.02",
-                 "trainer.log_every_n_steps=1", "+model.arch.hidden_dropout_prob=0.0",
-                 "+model.arch.attention_probs_dropout_prob=0.0"]
+                 "trainer.precision=32-true", "trainer.num_workers=0", "trainer.batch_size=8",
+                 f"trainer.max_steps={steps}", "trainer.val_every_n_steps=2", "trainer.lr=1e-2",
+                 "model.temperature=0.02", "trainer.log_every_n_steps=1", "loss._target_=tests.faults.FaultyLoss",
+                 f"+model.arch.hidden_dropout_prob={dropout}", f"+model.arch.attention_probs_dropout_prob={dropout}"]
     if devices > 1:
         overrides.insert(1, "trainer=ddp")
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     run = validate(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    model, _ = fit(cfg, run, load_model(run), Recorded(samples(), out), None, out)
+    model, _ = fit(cfg, run, load_model(run), Recorded(samples(), out), None, out, state)
     with open(out / "csv" / "metrics.csv") as f:
         losses = {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
     (out / "result.json").write_text(json.dumps({"losses": [losses[s] for s in sorted(losses)],
@@ -74,4 +80,6 @@ def main(out: Path, devices: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    args = sys.argv[1:]
+    main(Path(args[0]), int(args[1]), *([int(args[2]), Path(args[3]), int(args[4]), float(args[5])] if len(args) > 2
+                                        else []))

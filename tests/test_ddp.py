@@ -17,11 +17,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _train(out: Path, devices: int) -> tuple[dict, dict]:
+def _worker(*args: object) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "ddp_worker.py"), str(out), str(devices)], cwd=ROOT,
+    return subprocess.run([sys.executable, str(ROOT / "tests" / "ddp_worker.py"), *map(str, args)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
+
+
+def _train(out: Path, devices: int) -> tuple[dict, dict]:
+    proc = _worker(out, devices)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = [json.loads(p.read_text()) for p in sorted(out.glob("seen-*.json"))]
     assert len(seen) == devices
@@ -53,3 +57,18 @@ def test_ddp_two_processes_match_one(tmp_path):
         torch.testing.assert_close(w_two[name], w_one[name], rtol=0, atol=5e-3, msg=name)
     diff = torch.cat([(w_two[name] - w_one[name]).abs().flatten() for name in w_one])
     assert diff.mean() < 1e-6, diff.mean()
+
+
+@pytest.mark.slow
+def test_ddp_run_killed_and_resumed_ends_with_the_uninterrupted_weights(tmp_path):
+    """Dropout on: each process draws its own masks, so each must get its own random state back on resume."""
+    steps, dropout = 6, 0.3
+    assert _worker(tmp_path / "ref", 2, steps, tmp_path / "ref_state", -1, dropout).returncode == 0
+    killed = _worker(tmp_path / "killed", 2, steps, tmp_path / "state", 3, dropout)
+    assert killed.returncode != 0 and "killed at step 3" in killed.stderr
+    assert (tmp_path / "state" / "last.ckpt").is_file()  # saved at step 2
+    resumed = _worker(tmp_path / "resumed", 2, steps, tmp_path / "state", -1, dropout)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ref, again = torch.load(tmp_path / "ref" / "weights.pt"), torch.load(tmp_path / "resumed" / "weights.pt")
+    for name in ref:
+        torch.testing.assert_close(again[name], ref[name], rtol=0, atol=1e-6, msg=name)
