@@ -171,7 +171,12 @@ def load_personamem(questions: str | Path, contexts: str | Path) -> PersonaMemDa
         if missing:
             raise PersonaMemFormatError(f"{questions}: missing column(s) {missing}; the file has {reader.fieldnames}")
         for row in reader:
-            out.append(_question(row, f"{questions}: line {reader.line_num}", all_contexts))
+            where = f"{questions}: line {reader.line_num}"
+            short = [c for c in REQUIRED_COLUMNS if row.get(c) is None]  # a row with fewer fields than the header
+            if short:
+                raise PersonaMemFormatError(f"{where}: no value for column(s) {short} (the row has "
+                                            f"{len(row) - len(short)} of the header's {len(reader.fieldnames or [])} fields)")
+            out.append(_question(row, where, all_contexts))
     if not out:
         raise PersonaMemFormatError(f"{questions}: no questions")
     return PersonaMemData(questions=out, contexts=all_contexts, source=f"{questions} + {contexts}")

@@ -150,6 +150,7 @@ def _set(column: str, value: str):
     (_set("shared_context_id", "ctx-nobody"), r"line 3: column 'shared_context_id'"),
     (_set("end_index_in_shared_context", "99"), r"column 'end_index_in_shared_context': expected 0 to 8"),
     (_set("end_index_in_shared_context", "five"), r"column 'end_index_in_shared_context': expected an integer"),
+    (lambda h, b: (h, [b[0], b[1][:2], *b[2:]]), r"line 3: no value for column\(s\) \["),
 ])
 def test_column_errors_name_the_file_and_column(tmp_path, edit, message):
     path = _rewrite(tmp_path, edit)
