@@ -174,8 +174,8 @@ def load_personamem(questions: str | Path, contexts: str | Path) -> PersonaMemDa
             where = f"{questions}: line {reader.line_num}"
             short = [c for c in REQUIRED_COLUMNS if row.get(c) is None]  # a row with fewer fields than the header
             if short:
-                raise PersonaMemFormatError(f"{where}: no value for column(s) {short} (the row has "
-                                            f"{len(row) - len(short)} of the header's {len(reader.fieldnames or [])} fields)")
+                raise PersonaMemFormatError(f"{where}: no value for column(s) {short} (the row has fewer fields "
+                                            "than the header)")
             out.append(_question(row, where, all_contexts))
     if not out:
         raise PersonaMemFormatError(f"{questions}: no questions")
