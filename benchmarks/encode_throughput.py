@@ -59,7 +59,12 @@ def race(variants: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str
     return {name: (outputs[name], len(texts) / best[name]) for name in variants}
 
 
-def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+def min_cosine(a: np.ndarray, b: np.ndarray, center: bool = False) -> float:
+    """The lowest cosine between matching rows; ``center``: after removing ``b``'s mean vector, for a randomly
+    initialised model whose embeddings all share one direction (raw cosines near 1 whatever the bug)."""
+    if center:
+        mean = b.mean(axis=0)
+        a, b = a - mean, b - mean
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return float(np.min(np.sum(a * b, axis=1)))

@@ -286,7 +286,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     import copy
 
     from hydra.utils import instantiate
-    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.callbacks import ModelCheckpoint
 
     tcfg = run.trainer
     pl.seed_everything(run.seed, workers=True, verbose=False)
@@ -294,7 +294,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     loss = instantiate(cfg.loss)
     module = ContrastiveModule(model, loss, tcfg, validate)
     monitor = f"val/ndcg@{run.eval.ndcg_k}"
-    callbacks: list[Any] = [LearningRateMonitor(logging_interval="step"), progress_bar(tcfg)]
+    callbacks: list[Any] = monitoring(tcfg)
     checkpoint = None
     if validate is not None:
         checkpoint = ModelCheckpoint(dirpath=str(state_dir or out / "checkpoints"), monitor=monitor, mode="max",
@@ -343,6 +343,14 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     for logger in trainer.loggers:
         logger.finalize("success")
     return model, info
+
+
+def monitoring(cfg: TrainerConfig) -> list[pl.Callback]:
+    """The callbacks of every training run (benchmarks/training_throughput.py times them too): the learning rate
+    logged each step, and the progress bar."""
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    return [LearningRateMonitor(logging_interval="step"), progress_bar(cfg)]
 
 
 def progress_bar(cfg: TrainerConfig) -> pl.Callback:
