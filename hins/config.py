@@ -8,7 +8,9 @@ unknown tier) fails with a message naming the config key, not an hour into a run
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
                       model_validator)
 
+from hins.logging_utils import scrub
 from hins.negatives import NegativeSpec
 from hins.records import TIERS
 
@@ -219,8 +222,8 @@ class LossConfig(_Strict):
 
 class TrainerConfig(_Strict):
     accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"]
-    devices: int | str
-    strategy: str
+    devices: int | str  # N >= 1, -1 (all), "auto", or device ids "0,1"
+    strategy: str  # a Lightning strategy name: auto, ddp, ddp_spawn, fsdp, ...
     precision: Literal["32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
     batch_size: int = Field(ge=1)
     # One unpadded token stream per step through a BERT's layers (hins.packed); false, or another architecture:
@@ -237,6 +240,31 @@ class TrainerConfig(_Strict):
     log_every_n_steps: int = Field(ge=1)  # also how often the loss is checked for NaN / inf (one host sync)
     # Continue an interrupted run of the same config from its last checkpoint (paths.train_state_dir).
     resume: bool = True
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v: int | str) -> int | str:
+        ok = v >= 1 or v == -1 if isinstance(v, int) else (v == "auto" or re.fullmatch(r"-1|\d+(,\d+)*,?", v.strip()))
+        if not ok:
+            raise ValueError(f"expected a device count >= 1, -1 (all), 'auto' or device ids like '0,1', got {v!r}")
+        return v
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        from pytorch_lightning.strategies import StrategyRegistry
+
+        known = ["auto", *StrategyRegistry.available_strategies()]
+        if v not in known:
+            raise ValueError(f"unknown Lightning strategy {v!r}; expected one of {sorted(known)}")
+        return v
+
+    @model_validator(mode="after")
+    def _global_batch(self) -> "TrainerConfig":
+        if isinstance(self.devices, int) and self.devices > 1 and self.batch_size % self.devices:
+            raise ValueError(f"batch_size={self.batch_size} (the global batch) must be divisible by devices="
+                             f"{self.devices}")
+        return self
 
 
 class EvalConfig(_Strict):
@@ -444,6 +472,16 @@ class RunConfig(_Strict):
     logger: LoggerConfig
     topics: TopicsConfig
 
+    @model_validator(mode="after")
+    def _evaluated_split(self) -> "RunConfig":
+        split, data = self.eval.split, self.data
+        if isinstance(data, SyntheticData) and getattr(data.split, split) == 0:
+            raise ValueError(f"eval.split={split} but data.split.{split}=0: that split holds no conversation")
+        if isinstance(data, LocomoData) and split == "val" and data.val_conversations == 0:
+            raise ValueError("eval.split=val but data.val_conversations=0: LoCoMo folds hold no validation "
+                             "conversation")
+        return self
+
 
 _UNION_TAGS = {"data": DATA_SOURCES, "queries": QUERY_SOURCES}
 
@@ -455,9 +493,9 @@ def _format(err: ValidationError, group: str | None = None) -> str:
         tags = _UNION_TAGS.get(str(e["loc"][0]), ()) if e["loc"] else ()
         loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and p in tags)]
         key = ".".join(str(p) for p in ([group] if group else []) + loc)
-        got = e.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  {key}: {e['msg'].removeprefix('Value error, ')}{shown}")
+        got, msg = e.get("input"), e["msg"].removeprefix("Value error, ")
+        shown = "" if isinstance(got, dict) or f"got {got!r}" in msg else f" (got {got!r})"
+        lines.append(scrub(f"  {key + ': ' if key else ''}{msg}{shown}"))  # a key pasted as a variable's name
     return "invalid config:\n" + "\n".join(lines)
 
 
@@ -474,6 +512,34 @@ def _check_target(cfg: DictConfig, group: str, drop: tuple[str, ...] = (), **kwa
         raise ConfigError(f"invalid config: {group} ({node.get('_target_')}): {cause}") from None
 
 
+def check_devices(run: RunConfig) -> None:
+    """The machine has what trainer.accelerator asks for (a config can be right and this machine wrong for it)."""
+    if run.trainer.accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"trainer.accelerator={run.trainer.accelerator}: no CUDA GPU is visible here "
+                              "(torch.cuda.is_available() is False); use trainer=cpu")
+
+
+def _check_locomo_folds(data: LocomoData) -> None:
+    """The file exists, and its conversations fill the folds with a training conversation left in each."""
+    if not Path(data.path).is_file():
+        raise ConfigError(f"invalid config: data.path: no file at {data.path!r} "
+                          "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
+    try:
+        n = len(json.loads(Path(data.path).read_text()))
+    except (OSError, ValueError, TypeError):
+        return  # the loader names what is wrong with the file, record by record
+    largest_fold = -(-n // data.folds)
+    if data.folds > n:
+        raise ConfigError(f"invalid config: data.folds={data.folds}: {data.path} holds {n} conversations")
+    if n - largest_fold - data.val_conversations < 1:
+        raise ConfigError(f"invalid config: data.val_conversations={data.val_conversations}: with {n} conversations "
+                          f"in {data.folds} folds, a fold trains on {n - largest_fold} or fewer, which leaves none "
+                          "to train on")
+
+
 def validate(cfg: DictConfig) -> RunConfig:
     """Check the whole composed config; raise ConfigError naming each bad key."""
     groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
@@ -487,9 +553,8 @@ def validate(cfg: DictConfig) -> RunConfig:
         run = RunConfig.model_validate(plain)
     except ValidationError as err:
         raise ConfigError(_format(err)) from None
-    if run.data.source == "locomo" and not Path(run.data.path).is_file():
-        raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
-                          "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
+    if run.data.source == "locomo":
+        _check_locomo_folds(run.data)
     for group, drop in (("synthesis", ()), ("topics", ("method", "features"))):
         node = OmegaConf.to_container(cfg[group], resolve=True)
         assert isinstance(node, dict)

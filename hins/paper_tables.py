@@ -39,7 +39,8 @@ class _Section(BaseModel):
 class LocomoSection(_Section):
     path: str | None = None
     conversations: list[str] | None = None
-    categories: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+    # Table 1's four (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop); 5 (adversarial) has no answer there
+    categories: list[Literal[1, 2, 3, 4]] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
 
 
 class PersonaMemSection(_Section):
@@ -69,12 +70,17 @@ class PaperTablesConfig(_Section):
     personamem: PersonaMemSection = Field(default_factory=PersonaMemSection)
     mteb: MTEBSection = Field(default_factory=MTEBSection)
 
+    @property
+    def llm_uses(self) -> list[str]:
+        """What in this run needs the LLM endpoint (empty: none)."""
+        return [why for why, on in (("answer=true", self.answer), ("mode=full", self.mode == "full"),
+                                    ("systems containing memoryos", "memoryos" in self.systems),
+                                    ("personamem.choose=llm", self.personamem.enabled and self.personamem.choose == "llm"))
+                if on]
+
     @model_validator(mode="after")
     def _needs_llm(self) -> "PaperTablesConfig":
-        wants = [why for why, on in (("answer=true", self.answer), ("mode=full", self.mode == "full"),
-                                      ("systems containing memoryos", "memoryos" in self.systems),
-                                      ("personamem.choose=llm", self.personamem.enabled and self.personamem.choose == "llm"))
-                 if on]
+        wants = self.llm_uses
         if wants and not (self.llm and self.llm.get("base_url") and self.llm.get("model")):
             raise ValueError(f"{', '.join(wants)} need(s) an LLM endpoint: set llm.base_url and llm.model "
                              "(and llm.api_key_env, the NAME of the variable holding the key, if it needs one)")
@@ -99,10 +105,15 @@ def check_config(cfg: DictConfig) -> PaperTablesConfig:
     except MissingMandatoryValue as err:
         raise ConfigError(f"missing value for {err.full_key} (e.g. models.trained=<model dir>)") from None
     try:
-        return PaperTablesConfig.model_validate(data)
+        params = PaperTablesConfig.model_validate(data)
     except ValidationError as err:
         lines = [f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors()]
         raise ConfigError("invalid paper_tables config:\n  " + "\n  ".join(lines)) from None
+    if params.llm_uses:  # every llm.* value checked now, not after the memories are built
+        from hins.eval_llm import eval_llm_settings
+
+        eval_llm_settings(params.llm, "llm")
+    return params
 
 
 def resolve_model(ref: str) -> str:

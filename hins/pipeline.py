@@ -32,7 +32,7 @@ from hins.evaluate import score as score_vectors
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import Ranker, build_samples
 from hins.queries import calibrate, is_llm_query
-from hins.records import Conversation, Query
+from hins.records import Conversation, DataError, Query
 from hins.topics import assign_topics, tfidf_embed
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,20 @@ def split_conversations(cids: Sequence[str], fractions: dict[str, float], seed: 
     for cid in cids:
         out["val" if cid in held["val"] else "test" if cid in held["test"] else "train"].append(cid)
     if not out["train"]:
-        raise ValueError(f"data.split leaves no training conversation out of {len(cids)}")
+        raise DataError(f"data.split leaves no training conversation out of {len(cids)}")
     return out
 
 
 def fold_split(cids: Sequence[str], folds: int, fold: int, n_val: int) -> dict[str, list[str]]:
     """Contiguous folds by conversation: ``fold`` is the test split; the first ``n_val`` others validate."""
     if len(cids) < folds:
-        raise ValueError(f"data.folds={folds} needs at least {folds} conversations, the source has {len(cids)}")
+        raise DataError(f"data.folds={folds} needs at least {folds} conversations, the source has {len(cids)}")
     bounds = [round(i * len(cids) / folds) for i in range(folds + 1)]
     test = list(cids[bounds[fold] : bounds[fold + 1]])
     held = set(test)
     rest = [c for c in cids if c not in held]
     if n_val >= len(rest):
-        raise ValueError(f"data.val_conversations={n_val} leaves no training conversation ({len(rest)} outside the fold)")
+        raise DataError(f"data.val_conversations={n_val} leaves no training conversation ({len(rest)} outside the fold)")
     return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
 
 
@@ -297,7 +297,7 @@ class Pipeline:
                     if split == "train":
                         hint = (": the base model scores fewer than K candidates negatives.mine_margin below the "
                                 "positive; lower negatives.mine_margin" if mined else "")
-                        raise ValueError(f"negatives: no training sample survived ({st.dropped_samples} dropped, "
+                        raise DataError(f"negatives: no training sample survived ({st.dropped_samples} dropped, "
                                          f"{len(queries[split])} queries; strategy={spec.strategy}, "
                                          f"shortfall={spec.shortfall}){hint}: {st.to_dict()}")
                     continue  # an evaluated split without samples only loses its tier win rates
@@ -365,7 +365,8 @@ class Pipeline:
     def eval_set(self, data: PipelineData, split: str) -> EvalSet:
         members = set(data.splits[split])
         if not members:
-            raise ValueError(f"eval.split={split} holds no conversation: raise data.split.{split}")
+            key = "data.val_conversations" if self.run.data.source == "locomo" else f"data.split.{split}"
+            raise DataError(f"eval.split={split} holds no conversation: raise {key}")
         return EvalSet(
             conversations=[data.conversations[c] for c in data.splits[split]],
             queries=data.queries[split],

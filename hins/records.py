@@ -14,6 +14,11 @@ T = TypeVar("T")
 TIERS = ("hard", "medium", "easy")
 
 
+class DataError(ValueError):
+    """The data cannot feed the run as configured (no training sample left, an empty split, topic labels the
+    source lacks); the message names the config key to change. hins.run reports it in one line (exit 2)."""
+
+
 class _Record:
     """JSON round-trip for flat records; unknown keys in the input are ignored."""
 

@@ -18,12 +18,13 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     from hins.artifacts import config_key, write_json
-    from hins.config import ConfigError, validate
+    from hins.config import ConfigError, check_devices, validate
     from hins.logging_utils import JOB_START, loggable_config
     from hins.model import ModelLoadError
 
     try:
         run = validate(cfg)
+        check_devices(run)
     except ConfigError as err:
         log.error("%s", err)
         sys.exit(2)
@@ -44,12 +45,17 @@ def main(cfg: DictConfig) -> float | None:
     from hins.locomo import LocomoFormatError
     from hins.personas import PersonaSourceError
     from hins.pipeline import run_pipeline
+    from hins.records import DataError
+    from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
 
     try:
         summary = run_pipeline(cfg, run, output_dir)
-    except (LocomoFormatError, PersonaSourceError) as err:  # a bad input file: the message names file, record, field
+    except (LocomoFormatError, PersonaSourceError, DataError) as err:  # the message names file, record, field, key
         log.error("%s", err)
         sys.exit(2)
+    except (LLMFatal, LLMUnavailable) as err:  # the endpoint: key, model, or down; finished calls are cached
+        log.error("LLM endpoint: %s", err)
+        sys.exit(6)
     except ModelLoadError as err:
         log.error("%s", err)
         sys.exit(3)

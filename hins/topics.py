@@ -17,7 +17,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from hins.records import Conversation
+from hins.records import Conversation, DataError
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -46,7 +46,7 @@ class OracleTopics:
     def assign(self, conv: Conversation, vectors: np.ndarray | None = None) -> list[str]:
         missing = [m.mid for m in conv.messages if m.topic is None]
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"topics=oracle needs a ground-truth topic on every message; conversation {conv.cid} has none on "
                 f"message ids {missing[:5]}: choose topics=kmeans or topics=agglomerative"
             )

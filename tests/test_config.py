@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
@@ -81,6 +82,12 @@ def test_models_validate(model):
         ("model.encode_dtype=float16", "model.encode_dtype"),
         ("model.encode_dtype=bfloat16", None),
         ("trainer.packing=sometimes", "trainer.packing"),
+        ("trainer.strategy=dpp", "unknown Lightning strategy 'dpp'"),
+        ("trainer.devices=0", "trainer.devices"),
+        ("trainer.devices=abc", "trainer.devices"),
+        ("trainer.devices='0,1'", None),
+        ("trainer.devices=3", "must be divisible by devices=3"),
+        ("data.split={train:0.8,val:0.2,test:0.0}", "eval.split=test but data.split.test=0"),
     ],
 )
 def test_bad_values_fail_with_the_key(override, message):
@@ -106,11 +113,14 @@ def test_locomo_cv_composes_and_validates():
         ("data.fold=5", "fold=5 must be 'all' or in 0..1"),
         ("data.train_categories=[1,9]", "data.train_categories"),
         ("data.train_queries=[qa,facts]", "data.train_queries"),
+        ("data.folds=20", "data.folds=20"),
+        ("data.val_conversations=8", "leaves none to train on"),
+        ("eval.split=val data.val_conversations=0", "eval.split=val but data.val_conversations=0"),
     ],
 )
 def test_bad_locomo_values(override, message):
     with pytest.raises(ConfigError) as err:
-        validate(_compose("+experiment=locomo_cv", f"data.path={LOCOMO}", override))
+        validate(_compose("+experiment=locomo_cv", f"data.path={LOCOMO}", *override.split()))
     assert message in str(err.value)
 
 
@@ -121,8 +131,8 @@ def test_unknown_key_without_plus_fails_at_composition():
 
 def test_full_stops_at_once_when_the_model_cannot_load(tmp_path):
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HINS_ROOT": str(tmp_path), "HF_HUB_OFFLINE": "0"}
-    proc = subprocess.run([sys.executable, "-m", "hins.run", "+experiment=full", "logger=csv"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "hins.run", "+experiment=full", "logger=csv", "trainer=cpu"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     assert "BAAI/bge-small-en-v1.5" in out and "model=minilm" in out
@@ -159,3 +169,12 @@ def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
     assert topics_key("topics.max_tokens=64") != first
     prompt.write_text("Cluster the messages by topic.")
     assert topics_key() != first
+
+
+def test_a_gpu_config_on_a_machine_without_one_stops_before_any_work(tmp_path):
+    from hins.config import check_devices
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="trainer.accelerator=gpu: no CUDA GPU is visible here"):
+        check_devices(validate(_compose("+experiment=full")))

@@ -42,6 +42,8 @@ def test_defaults_validate_once_the_trained_model_is_named():
     (["systems=[faiss]"], "systems.0"),
     (["top_k=0"], "top_k"),
     (["locomo.categories=[]"], "locomo.categories"),
+    (["locomo.categories=[5]"], "locomo.categories"),  # adversarial questions have no answer in Table 1
+    (["answer=true", "llm.base_url=localhost:8000/v1", "llm.model=m"], "llm.base_url"),  # before any memory is built
     (["personamem.enabled=true", "personamem.choose=llm"], "personamem.choose=llm need"),
     (["passage_template=plain"], "passage_template"),
     (["+toppk=3"], "toppk"),
