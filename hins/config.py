@@ -8,7 +8,6 @@ unknown tier) fails with a message naming the config key, not an hour into a run
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from pathlib import Path
@@ -522,24 +521,6 @@ def check_devices(run: RunConfig) -> None:
                               "(torch.cuda.is_available() is False); use trainer=cpu")
 
 
-def _check_locomo_folds(data: LocomoData) -> None:
-    """The file exists, and its conversations fill the folds with a training conversation left in each."""
-    if not Path(data.path).is_file():
-        raise ConfigError(f"invalid config: data.path: no file at {data.path!r} "
-                          "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
-    try:
-        n = len(json.loads(Path(data.path).read_text()))
-    except (OSError, ValueError, TypeError):
-        return  # the loader names what is wrong with the file, record by record
-    largest_fold = -(-n // data.folds)
-    if data.folds > n:
-        raise ConfigError(f"invalid config: data.folds={data.folds}: {data.path} holds {n} conversations")
-    if n - largest_fold - data.val_conversations < 1:
-        raise ConfigError(f"invalid config: data.val_conversations={data.val_conversations}: with {n} conversations "
-                          f"in {data.folds} folds, a fold trains on {n - largest_fold} or fewer, which leaves none "
-                          "to train on")
-
-
 def validate(cfg: DictConfig) -> RunConfig:
     """Check the whole composed config; raise ConfigError naming each bad key."""
     groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
@@ -553,8 +534,9 @@ def validate(cfg: DictConfig) -> RunConfig:
         run = RunConfig.model_validate(plain)
     except ValidationError as err:
         raise ConfigError(_format(err)) from None
-    if run.data.source == "locomo":
-        _check_locomo_folds(run.data)
+    if run.data.source == "locomo" and not Path(run.data.path).is_file():
+        raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
+                          "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
     for group, drop in (("synthesis", ()), ("topics", ("method", "features"))):
         node = OmegaConf.to_container(cfg[group], resolve=True)
         assert isinstance(node, dict)

@@ -113,8 +113,6 @@ def test_locomo_cv_composes_and_validates():
         ("data.fold=5", "fold=5 must be 'all' or in 0..1"),
         ("data.train_categories=[1,9]", "data.train_categories"),
         ("data.train_queries=[qa,facts]", "data.train_queries"),
-        ("data.folds=20", "data.folds=20"),
-        ("data.val_conversations=8", "leaves none to train on"),
         ("eval.split=val data.val_conversations=0", "eval.split=val but data.val_conversations=0"),
     ],
 )

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 
 from hins.config import validate
 from hins.pipeline import Pipeline, fold_split
+from hins.records import DataError
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"
@@ -59,6 +60,11 @@ def test_fold_split_partitions_conversations():
         assert sorted(split["train"] + split["val"] + split["test"]) == cids
         tests += split["test"]
     assert sorted(tests) == cids  # every conversation is evaluated exactly once
+    # folds the conversations cannot fill stop the run in one line (hins.run: exit 2), naming the key
+    with pytest.raises(DataError, match="data.folds=20 needs at least 20 conversations"):
+        fold_split(cids, 20, 0, 1)
+    with pytest.raises(DataError, match="data.val_conversations=7 leaves no training conversation"):
+        fold_split(cids, 3, 0, 7)
 
 
 @pytest.mark.parametrize("fold", [0, 1])
