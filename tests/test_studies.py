@@ -270,6 +270,19 @@ def test_sweep_jobs_run_in_parallel_under_the_submitit_launcher(tmp_path):
     assert "No Easy (H+M) 50/50/0" in (root / "aggregate.md").read_text()
 
 
+
+def test_a_sweep_with_an_invalid_job_runs_none_of_its_jobs(tmp_path):
+    """Every job is validated before the first runs (hins.sweep_check): a typo in one value of a study sweep stops
+    it at once, naming the job, instead of an hour in."""
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", "-m", "+experiment=table4_synthetic", "model=tiny_random",
+                           "negatives.ratios=30-30-40,30-30", "seed=1"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert "of the sweep's 12 jobs have an invalid config; nothing was run" in out and "got '30-30'" in out
+    assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("run.log"))  # no job started
+
 def test_aggregate_rejects_a_directory_without_jobs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hins.aggregate", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
