@@ -7,7 +7,6 @@ unknown tier) fails with a message naming the config key, not an hour into a run
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
                       model_validator)
 
+from hins.artifacts import sha256_file
 from hins.logging_utils import scrub
 from hins.negatives import NegativeSpec
 from hins.records import TIERS
@@ -378,8 +378,7 @@ class LLMEndpointConfig(_Strict):
         out = self.model_dump(exclude=set(self.TRANSPORT) | {"prompts"})
         netloc = (url.hostname or "") + (f":{url.port}" if url.port else "")
         out["base_url"] = urlunsplit((url.scheme, netloc, url.path, "", ""))
-        out["prompts"] = {step: hashlib.sha256(self.prompt_path(step).read_bytes()).hexdigest()
-                          for step in sorted(self.prompts)}
+        out["prompts"] = {step: sha256_file(self.prompt_path(step)) for step in sorted(self.prompts)}
         return out
 
     @model_validator(mode="after")
@@ -452,7 +451,7 @@ def group_key(node: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any
         out.update(schema.model_validate(args).answer_settings())
     path = node.get("path")
     if isinstance(path, str) and Path(path).is_file():
-        out["path_sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        out["path_sha256"] = sha256_file(Path(path))
     return out
 
 

@@ -192,10 +192,8 @@ class Pipeline:
     def topics(self, conv_key: str, convs: dict[str, Conversation], embedder: Embedder | None) -> tuple[str, dict[str, list[str]], dict]:
         topics_cfg = _plain(self.cfg.topics)
         uses_model = self.run.topics.uses_model
-        model = self.run.model
         key = config_key("topics", conv_key, group_key(topics_cfg, drop=("method", "features")),
-                         model.model_dump() if uses_model else None,
-                         self.run.seed if uses_model and model.source == "random" else None)
+                         self.model_key() if uses_model else None)
 
         def build(tmp: Path) -> None:
             method = instantiate({k: v for k, v in topics_cfg.items() if k not in ("method", "features")})
@@ -374,15 +372,20 @@ class Pipeline:
             samples=data.datasets.get(split),
         )
 
+    def model_key(self) -> list[Any]:
+        """The base model in an artifact key: its settings (the loss temperature aside), and the seed where the
+        seed draws its weights (model.source=random)."""
+        model = self.run.model
+        return [model.model_dump(exclude={"temperature"}), self.run.seed if model.source == "random" else None]
+
     def base_vectors(self, source_key: str, conversations: Sequence[Conversation], queries: Sequence[Query],
                      embedder: Embedder) -> EvalVectors:
         """The base model's unit vectors of these messages and queries, encoded once per (model, data): the untuned
         evaluation, the mined baseline and calibration of every job of a sweep share them (the seed matters only
         to a randomly initialised model)."""
         run = self.run
-        model = run.model.model_dump(exclude={"temperature"})
-        key = config_key("base_vectors", source_key, model, run.seed if run.model.source == "random" else None,
-                         [c.cid for c in conversations], [q.qid for q in queries], run.data.passage_template)
+        key = config_key("base_vectors", source_key, *self.model_key(), [c.cid for c in conversations],
+                         [q.qid for q in queries], run.data.passage_template)
 
         def build(tmp: Path) -> None:
             vecs = embed(embedder, EvalSet(conversations, queries, run.data.passage_template), run.eval.batch_size)
@@ -480,8 +483,7 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
     summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "test_set": test_set_id(test),
-               "results": results,
-               "training": train_info, "data": data.stats["samples"],
+               "results": results, "training": train_info, "data": data.stats["samples"],
                "objective": results["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]}
     write_json(out / "results.json", summary)
     (out / "results.md").write_text(
