@@ -223,7 +223,8 @@ class TrainerConfig(_Strict):
     accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"]
     devices: int | str  # N >= 1, -1 (all), "auto", or device ids "0,1"
     strategy: str  # a Lightning strategy name: auto, ddp, ddp_spawn, fsdp, ...
-    precision: Literal["32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
+    # 64-true: float64 throughout, for exact comparisons (tests/test_ddp.py), not for speed.
+    precision: Literal["64-true", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
     batch_size: int = Field(ge=1)
     # One unpadded token stream per step through a BERT's layers (hins.packed); false, or another architecture:
     # the step's passages in chunks of length_chunk texts of similar length, each padded on its own.

@@ -7,6 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """bf16 / fp16 scores in float32; float64 (a 64-true run, e.g. the DDP test) kept as it is."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 class InfoNCELoss(nn.Module):
     """InfoNCE over each sample's own 1+K passages (van den Oord et al., 2018, arXiv:1807.03748).
 
@@ -31,7 +36,7 @@ class InfoNCELoss(nn.Module):
         query_group: torch.Tensor | None = None,  # [B] ids; equal ids = same query, other positives masked
     ) -> torch.Tensor:
         with torch.autocast(query.device.type, enabled=False):  # bf16 logits at 1/0.02 would step by ~0.2
-            return self._loss(query.float(), passages.float(), query_group)
+            return self._loss(at_least_float32(query), at_least_float32(passages), query_group)
 
     def _loss(self, query: torch.Tensor, passages: torch.Tensor, query_group: torch.Tensor | None) -> torch.Tensor:
         batch, group, dim = passages.shape

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
+from hins.losses import at_least_float32
 from hins.packed import PackedTexts, packed_hidden, pool_packed
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class Embedder(nn.Module):
         else:
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return nn.functional.normalize(pooled.float(), dim=-1)
+        return nn.functional.normalize(at_least_float32(pooled), dim=-1)
 
     def encode(self, texts: list[str], kind: str = "passage", batch_size: int = 128,
                dtype: str | None = None) -> np.ndarray:

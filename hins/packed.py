@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hins.losses import at_least_float32
+
 
 # Attention runs per group of texts of similar length, each padded to its own longest text: more groups pad less
 # but launch more kernels. 4 groups cut the attention's padding ~4x on the paper's workload (7-45 words).
@@ -120,10 +122,12 @@ def _attend(own: nn.Module, hidden: torch.Tensor, packed: PackedTexts, masks: li
 
 
 def pool_packed(hidden: torch.Tensor, packed: PackedTexts, pooling: str) -> torch.Tensor:
-    """CLS or mean pooling per text, L2-normalised in float32: ``[texts, hidden]`` in the input texts' order."""
+    """CLS or mean pooling per text, L2-normalised in float32 (float64 kept): ``[texts, hidden]`` in the input
+    texts' order."""
+    hidden = at_least_float32(hidden)
     if pooling == "cls":
         pooled = hidden[packed.starts[packed.restore]]
     else:
-        sums = hidden.new_zeros(packed.lengths.shape[0], hidden.shape[1], dtype=torch.float32)
-        pooled = (sums.index_add(0, packed.text_index, hidden.float()) / packed.lengths[:, None])[packed.restore]
-    return F.normalize(pooled.float(), dim=-1)
+        sums = hidden.new_zeros(packed.lengths.shape[0], hidden.shape[1])
+        pooled = (sums.index_add(0, packed.text_index, hidden) / packed.lengths[:, None])[packed.restore]
+    return F.normalize(pooled, dim=-1)

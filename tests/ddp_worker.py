@@ -2,7 +2,8 @@
 
     python tests/ddp_worker.py OUT DEVICES [STEPS STATE CRASH_AT DROPOUT]
 
-The smoke experiment's config (tiny random BERT, dropout off so that both runs compute the same function), global
+The smoke experiment's config (tiny random BERT, dropout off so that both runs compute the same function), in
+float64 (trainer.precision=64-true: the all-reduce's rounding stays ~1e-16, so the runs agree exactly), global
 batch 8, 3 steps on CPU (two batches of the first epoch, one of the second): DEVICES=1 is the plain CPU trainer,
 DEVICES>1 is trainer=ddp over gloo, each process taking its 8 / DEVICES share of every global batch. Lightning starts the other processes by running this same command again.
 Rank 0 writes OUT/result.json (the logged train/loss of every step: under DDP the mean over the processes) and
@@ -61,7 +62,7 @@ def main(out: Path, devices: int, steps: int = 3, state: Path | None = None, cra
          dropout: float = 0.0) -> None:
     FaultyLoss.crash_at = None if crash_at < 0 else crash_at
     overrides = ["+experiment=smoke", "trainer.accelerator=cpu", f"trainer.devices={devices}",
-                 "trainer.precision=32-true", "trainer.num_workers=0", "trainer.batch_size=8",
+                 "trainer.precision=64-true", "trainer.num_workers=0", "trainer.batch_size=8",
                  f"trainer.max_steps={steps}", "trainer.val_every_n_steps=2", "trainer.lr=1e-2",
                  "model.temperature=0.02", "trainer.log_every_n_steps=1", "loss._target_=tests.faults.FaultyLoss",
                  f"+model.arch.hidden_dropout_prob={dropout}", f"+model.arch.attention_probs_dropout_prob={dropout}"]

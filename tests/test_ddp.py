@@ -45,18 +45,20 @@ def test_ddp_two_processes_match_one(tmp_path):
     # batches of the first epoch and one of the second.
     assert len(one["batches"]) == 3 and all(len(b) == 8 for b in one["batches"])
     assert two["batches"] == one["batches"] and one["batches"][0] != one["batches"][1]
-    # The same loss at every step, to float rounding: the all-reduce sums the gradients in another order, and two
-    # AdamW steps at lr 1e-2 turn that into ~2e-5 relative by step 3.
-    assert two["losses"] == pytest.approx(one["losses"], rel=5e-5, abs=1e-6)
+    # Both runs train in float64 (trainer.precision=64-true), so the only difference, the all-reduce summing the
+    # gradients in another order, is ~1e-16 relative: the losses agree to far below any rounding a 32-bit run
+    # would show (a float32 run differed by up to 1.8e-4 at step 3 and failed a 5e-5 tolerance by chance).
+    assert two["losses"] == pytest.approx(one["losses"], rel=1e-10, abs=0)
     assert one["losses"][2] < one["losses"][0] - 0.01  # the updates between the steps were real
-    assert w_one.keys() == w_two.keys()
-    # The weights to half of one step (lr 1e-2) each, and 1e-6 on average: AdamW turns rounding noise in near-zero
-    # gradients (the attention key biases, idle feed-forward units) into steps of up to lr in a few weights; a
-    # process that skipped the gradient averaging would be a whole step off in most weights.
+    assert w_one.keys() == w_two.keys() and all(w.dtype == torch.float64 for w in w_one.values())
+    # The weights: AdamW divides a gradient by sqrt(v) + 1e-8, so a gradient that is zero but for rounding noise
+    # (attention key biases, idle units; at most ~1e-16 here) moves a weight by at most lr * 1e-16 / 1e-8 = 1e-10
+    # per step (measured max 1.1e-9 over 3 steps). 1e-7 leaves a 100x margin; a process that skipped the gradient
+    # averaging would be off by a whole step (~lr = 1e-2) in most weights.
     for name in w_one:
-        torch.testing.assert_close(w_two[name], w_one[name], rtol=0, atol=5e-3, msg=name)
+        torch.testing.assert_close(w_two[name], w_one[name], rtol=0, atol=1e-7, msg=name)
     diff = torch.cat([(w_two[name] - w_one[name]).abs().flatten() for name in w_one])
-    assert diff.mean() < 1e-6, diff.mean()
+    assert diff.mean() < 1e-11, diff.mean()
 
 
 @pytest.mark.slow
