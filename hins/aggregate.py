@@ -330,8 +330,8 @@ def _means(rows: dict[str, dict[str, Any]], metric: str, kinds: list[str]) -> di
 def mix_flag(requested: dict[str, float] | None, realised: dict[str, float]) -> bool:
     """Whether the realised share of any tier is more than 10 points from the requested one (never where either
     is unknown: uniform and mined negatives request no mix; a run without data_stats.json records none)."""
-    return bool(requested) and bool(realised) and any(abs(realised.get(t, 0.0) - requested.get(t, 0.0)) > MIX_TOLERANCE + 1e-9
-                                   for t in TIERS)
+    return bool(requested) and bool(realised) and any(
+        abs(realised.get(t, 0.0) - requested.get(t, 0.0)) > MIX_TOLERANCE + 1e-9 for t in TIERS)
 
 
 def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None) -> dict[str, Any]:
@@ -476,8 +476,9 @@ def _paired_table(result: dict[str, Any], metrics: list[str], which: str, agains
         for metric in metrics:
             d = v[which].get(metric)
             if not d:
-                what = "reference" if which == "paired_vs_reference" and v["variant"] == result["reference_variant"] else "—"
-                lines.append(f"| {v['label']} | {metric} | {v['n_replicates']} | {what} | — | — | — | — | — | — | — |")
+                is_ref = which == "paired_vs_reference" and v["variant"] == result["reference_variant"]
+                lines.append(f"| {v['label']} | {metric} | {v['n_replicates']} | {'reference' if is_ref else '—'} | "
+                             + " | ".join(["—"] * 7) + " |")
                 continue
             t, boot, fixed = d["t"], d["two_level_bootstrap"], d["fixed_models_bootstrap"]
             mark = {True: "*", False: "", None: f" ({NOT_TESTED})"}[d["significant"]]
@@ -500,8 +501,8 @@ def markdown(result: dict[str, Any], metrics: list[str]) -> str:
                  "replicate's Average is question-weighted over its own questions)", "", head, rule]
         if metric in result["untuned"]:
             u = result["untuned"][metric]
-            lines.append(f"| {UNTUNED} | — | — | — | — | " + " | ".join(_cell({"mean": u.get(k)}) for k in kinds)
-                         + f" | {_cell({'mean': u['overall']})} |")
+            cells = [_cell({"mean": u.get(k)}) for k in [*kinds, "overall"]]
+            lines.append(f"| {UNTUNED} | — | — | — | — | " + " | ".join(cells) + " |")
         for v in result["variants"]:
             m = v["metrics"][metric]
             lines.append(f"| {v['label']} | {v['n_replicates']} | {_pct(v['ratios'])} | "
@@ -561,7 +562,8 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
         ax.axvline(0, color="grey", ls="--")
         ax.set_yticks(ys, [label for label, _ in paired], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel(f"{metric}: difference from {result['reference']}\n(points; 95% CI: two-level bootstrap, replicates then questions)")
+        ax.set_xlabel(f"{metric}: difference from {result['reference']}\n"
+                      "(points; 95% CI: two-level bootstrap, replicates then questions)")
         fig.tight_layout()
         written.append(out / f"paired_{metric.replace('@', '_at_')}.png")
         fig.savefig(written[-1], dpi=120)
