@@ -2,18 +2,35 @@
 
 ``python -m hins.aggregate outputs/multiruns/table4_locomo [--metrics recall@10 ndcg@10] [--reference full]``
 
-- Each job directory (one holding ``.hydra/``) is one (variant, seed); its variant is its overrides less
-  ``seed``. Per-question results are pooled over the job's folds (each question is held out once).
-- Table: mean over seeds ± the 95% confidence half-width (Student t, n-1 degrees of freedom), per query
-  kind and overall (question-weighted), in the paper's Table 4 layout.
-- Paired test of each variant against the reference: per question, the variant's metric minus the
-  reference's, averaged over the seeds both ran; a bootstrap over questions (the unit both share) gives the
-  95% interval of the mean difference and a two-sided p-value. Where the seed changes the test set (synthetic
-  data, random splits) a question is one seed's question: rows are keyed by test set, fold and question id.
-  Variants move held-out recall by a few points while fine-tuning moves it by 15-25, so only a paired
-  comparison can tell mixes apart.
-- Plots (PNG): a bar chart of every variant, the paired differences from the reference, and a heat map over
-  the hard/medium/easy simplex when the sweep holds three or more hierarchical ratio points.
+The unit is the **replicate**: one trained model, i.e. one (fold, seed). A job directory (one holding
+``.hydra/``) is one (arm, seed), its arm being its overrides less ``seed``; it holds one replicate per fold it
+evaluated (``results.json``, or ``fold_*/results.json``). Training noise (the seed: negatives drawn, data
+order, dropout) moves an arm's held-out mean by more than the question-to-question spread of one model does,
+so every comparison of arms is made over replicates.
+
+- **Arm tables**, per metric: for each replicate, the question-weighted mean over that replicate's own
+  questions (overall and per query kind); the arm's mean over replicates ± the 95% confidence half-width
+  (Student t, n-1 degrees of freedom). Beside each arm: its number of replicates, the requested tier mix
+  (its effective hard/medium/easy ratios; "—" for uniform and mined negatives), the realised mix of the
+  training negatives actually drawn (``data_stats.json``), flagged where they differ by more than 10 points
+  in any tier, and the distinct negatives per training sample (mean and minimum, when ``data_stats.json``
+  records them). The untuned base model is the mean over its test sets (fold × test set), once each.
+- **Paired differences** against the reference arm (default Full 30/30/40) and against the untuned model.
+  Replicates pair by (seed, fold) and share questions only where they were evaluated on the same test set
+  (where the seed changes the test set, as on synthetic data, a replicate pairs with the reference's replicate
+  of its own seed and fold). Per replicate r, d_r = the mean over its shared questions of variant minus
+  reference. Reported: the mean of d_r; a paired t over replicates (95% CI and two-sided p); and a two-level
+  bootstrap (draw replicates with replacement, then within each drawn replicate its questions with
+  replacement; statistic: the mean over drawn replicates of their question-mean differences; percentile 95% CI
+  and two-sided p), which includes both training noise and question sampling. An arm is starred (``*``) where
+  the paired t gives p < 0.05 and the two-level bootstrap CI excludes 0, and only with at least 3 replicates:
+  with fewer it is shown, marked "n < 3: not tested". The **question bootstrap with the models fixed**
+  (per question, the difference averaged over matched replicates; questions resampled) is kept beside them
+  under that name: it treats each trained model as the only one there could be, so its intervals are too
+  narrow for a claim about a recipe.
+- ``aggregate.json`` holds every number of the tables, per-replicate values included.
+- Plots (PNG): a bar chart of every arm, the paired differences from the reference (two-level bootstrap CI),
+  and a heat map over the hard/medium/easy simplex when the sweep holds three or more hierarchical ratio points.
 """
 
 from __future__ import annotations
@@ -50,10 +67,49 @@ ROW_ORDER = ("Just Hard", "No Medium", "No Easy", "Full", "Uniform", "Model-mine
 KIND_ORDER = ("temporal", "open-domain", "multi-hop", "single-hop")
 TIER_NAMES = {frozenset({"hard"}): "Just Hard (H)", frozenset({"hard", "easy"}): "No Medium (H+E)",
               frozenset({"hard", "medium"}): "No Easy (H+M)"}
+MIN_TESTED = 3  # replicates an arm needs before it can be starred
+MIX_TOLERANCE = 0.10  # realised share of a tier this far from the requested one flags the arm
+MIX_FLAG = "⚠ realised ≠ requested"
+NOT_TESTED = "n < 3: not tested"
+N_BOOT = 10_000
 
 
 class AggregateError(Exception):
     """A multirun directory that cannot be aggregated (named, with the reason)."""
+
+
+@dataclass
+class Replicate:
+    """One trained model: one fold of one job, with the untuned model's results on the same questions."""
+
+    seed: int
+    fold: Any  # the held-out fold index, None for a random split
+    test_set: str
+    # model ("trained" / "untuned") -> question id -> {"kind": ..., metric: value}
+    rows: dict[str, dict[str, dict[str, Any]]]
+
+    def keyed(self, model: str) -> dict[RowKey, dict[str, Any]]:
+        return {(self.test_set, self.fold, qid): row for qid, row in self.rows.get(model, {}).items()}
+
+
+@dataclass
+class Distinct:
+    """Distinct negatives per training sample (data_stats.json): mean weighted by samples, minimum, K requested."""
+
+    mean: float
+    min: int
+    samples: int
+    k: int | None
+
+    @staticmethod
+    def combine(parts: list[Distinct | None]) -> Distinct | None:
+        """Over folds or jobs; None unless every part records it (a run from before the count was kept)."""
+        if not parts or any(p is None for p in parts):
+            return None
+        samples = sum(p.samples for p in parts)
+        ks = {p.k for p in parts}
+        return Distinct(sum(p.mean * p.samples for p in parts) / samples if samples else 0.0,
+                        min(p.min for p in parts), samples, ks.pop() if len(ks) == 1 else None)
 
 
 @dataclass
@@ -64,9 +120,9 @@ class Job:
     seed: int
     ratios: dict[str, float] | None  # effective hard/medium/easy ratios of a hierarchical job
     realised: dict[str, float]  # tier shares of the training negatives actually drawn (data_stats.json)
+    distinct: Distinct | None  # distinct negatives per training sample (data_stats.json), None if not recorded
     wall_s: float | None  # the job's attempts' time, from its run.log
-    # model ("trained" / "untuned") -> (test set, fold, qid) -> {"kind": ..., metric: value}
-    rows: dict[str, dict[RowKey, dict[str, Any]]] = field(default_factory=dict)
+    replicates: list[Replicate] = field(default_factory=list)
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float | None]:
@@ -79,15 +135,56 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float | No
     return mean, float(sps.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n))
 
 
-def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> dict[str, float]:
-    """Mean of per-question differences, its 95% percentile interval and a two-sided bootstrap p-value."""
+def _two_sided_p(boots: np.ndarray, n_boot: int) -> float:
+    p = min(1.0, 2 * min(float(np.mean(boots <= 0)), float(np.mean(boots >= 0))))
+    return max(p, 1 / n_boot)
+
+
+def fixed_models_bootstrap(diffs: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, float]:
+    """Question bootstrap with the models fixed: the mean of per-question differences, its 95% percentile
+    interval and a two-sided p-value, resampling questions only (each model treated as the only one)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
     boots = diffs[idx].mean(axis=1)
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    p = min(1.0, 2 * min(float(np.mean(boots <= 0)), float(np.mean(boots >= 0))))
-    return {"mean": float(diffs.mean()), "ci_low": float(lo), "ci_high": float(hi), "p": max(p, 1 / n_boot),
+    return {"mean": float(diffs.mean()), "ci_low": float(lo), "ci_high": float(hi), "p": _two_sided_p(boots, n_boot),
             "n": int(len(diffs))}
+
+
+def paired_t(diffs: list[float], level: float = 0.95) -> dict[str, float] | None:
+    """Paired t over replicates: the mean per-replicate difference, its Student-t interval and two-sided p
+    (None below 2 replicates; with no spread at all, the interval is the mean and p is 0, or 1 at a zero mean)."""
+    n = len(diffs)
+    if n < 2:
+        return None
+    mean = float(np.mean(diffs))
+    se = float(np.std(diffs, ddof=1)) / math.sqrt(n)
+    if se == 0.0:
+        return {"ci_low": mean, "ci_high": mean, "p": 1.0 if mean == 0.0 else 0.0, "df": n - 1}
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * se
+    return {"ci_low": mean - half, "ci_high": mean + half, "p": float(2 * sps.t.sf(abs(mean) / se, n - 1)),
+            "df": n - 1}
+
+
+def two_level_bootstrap(diffs: list[np.ndarray], n_boot: int = N_BOOT, seed: int = 0) -> dict[str, float]:
+    """Bootstrap over replicates, then over questions within each drawn replicate. ``diffs[r]`` holds replicate
+    r's per-question differences. Each resample draws as many replicates as there are, with replacement, and
+    for every draw resamples that replicate's questions afresh; its statistic is the mean over the drawn
+    replicates of their question-mean differences. Percentile 95% CI and two-sided p. The replicate draws come
+    first from the seeded generator, so where every question of a replicate has the same difference the
+    result equals the question-free bootstrap of the replicate means with the same seed."""
+    rng = np.random.default_rng(seed)
+    n_rep = len(diffs)
+    picks = rng.integers(0, n_rep, size=(n_boot, n_rep))
+    drawn = np.empty((n_boot, n_rep))
+    for slot in range(n_rep):
+        for r, d in enumerate(diffs):
+            rows = np.flatnonzero(picks[:, slot] == r)
+            if rows.size:
+                drawn[rows, slot] = d[rng.integers(0, len(d), size=(rows.size, len(d)))].mean(axis=1)
+    boots = drawn.mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"ci_low": float(lo), "ci_high": float(hi), "p": _two_sided_p(boots, n_boot)}
 
 
 def format_p(p: float) -> str:
@@ -110,22 +207,21 @@ def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
     return (f"Full (H+M+E) {pct}" if pct == "30/30/40" else f"H/M/E {pct}"), full
 
 
-def _job_rows(path: Path) -> dict[str, dict[RowKey, dict[str, Any]]]:
+def _replicates(path: Path, seed: int) -> list[Replicate]:
     results = path / "results.json"
     if not results.is_file():
-        return {}
+        return []
     summary = json.loads(results.read_text())
     folds = [summary] if "results" in summary else [
         json.loads(p.read_text()) for p in sorted(path.glob("fold_*/results.json"))]
-    rows: dict[str, dict[RowKey, dict[str, Any]]] = defaultdict(dict)
+    out = []
     for fold in folds:
         if not fold.get("results"):
             continue
-        test_set = fold.get("test_set") or _untuned_fingerprint(fold["results"])
-        for model, res in fold["results"].items():
-            for row in res["per_query"]:
-                rows[model][(test_set, fold.get("fold"), row["qid"])] = row
-    return dict(rows)
+        rows = {model: {row["qid"]: row for row in res["per_query"]} for model, res in fold["results"].items()}
+        out.append(Replicate(seed, fold.get("fold"), fold.get("test_set") or _untuned_fingerprint(fold["results"]),
+                             rows))
+    return out
 
 
 def _untuned_fingerprint(results: dict[str, Any]) -> str:
@@ -142,14 +238,24 @@ def _key(override: str) -> str:
 _LABELLED = ("seed", "experiment", "negatives", "negatives.ratios", "negatives.tiers", "negatives.strategy")
 
 
-def _realised(path: Path) -> dict[str, float]:
+def _train_negatives(path: Path) -> list[dict[str, Any]]:
+    """The training split's negative statistics of each of the job's folds (data_stats.json)."""
+    return [json.loads(stats.read_text())["negatives"].get("train", {})
+            for stats in [path / "data_stats.json", *sorted(path.glob("fold_*/data_stats.json"))] if stats.is_file()]
+
+
+def _realised(train: list[dict[str, Any]]) -> dict[str, float]:
     counts: dict[str, int] = defaultdict(int)
-    for stats in [path / "data_stats.json", *sorted(path.glob("fold_*/data_stats.json"))]:
-        if stats.is_file():
-            for tier, n in json.loads(stats.read_text())["negatives"].get("train", {}).get("realised", {}).items():
-                counts[tier] += n
+    for split in train:
+        for tier, n in split.get("realised", {}).items():
+            counts[tier] += n
     total = sum(counts.values())
     return {t: n / total for t, n in sorted(counts.items())} if total else {}
+
+
+def _distinct(train: list[dict[str, Any]]) -> Distinct | None:
+    return Distinct.combine([Distinct(float(s["distinct_mean"]), int(s["distinct_min"]), int(s.get("samples", 0)),
+                                      s.get("k")) if "distinct_mean" in s else None for s in train])
 
 
 _STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
@@ -175,8 +281,8 @@ def _wall_seconds(path: Path) -> float | None:
 
 
 def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
-    """Every finished job under ``root`` with its per-question rows, the job directories with no results yet,
-    and the overrides every job shares (left out of the labels)."""
+    """Every finished job under ``root`` with its replicates, the job directories with no results yet, and the
+    overrides every job shares (left out of the labels)."""
     if not root.is_dir():
         raise AggregateError(f"{root}: no such directory (give a multirun directory, e.g. outputs/multiruns/<name>)")
     found, unfinished = [], []
@@ -187,22 +293,24 @@ def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
             cfg = yaml.safe_load((hydra_dir / "config.yaml").read_text())
         except (OSError, yaml.YAMLError) as err:
             raise AggregateError(f"{hydra_dir}: unreadable Hydra record ({err})") from None
-        rows = _job_rows(path)
-        if rows.get("trained"):
-            found.append((path, overrides, cfg, rows))
+        replicates = _replicates(path, int(cfg["seed"]))
+        if replicates and all(r.rows.get("trained") for r in replicates):
+            found.append((path, overrides, cfg, replicates))
         else:
             unfinished.append(path)
     if not found:
         raise AggregateError(f"{root}: no finished job (no results.json beside a .hydra/ folder)")
     common = set.intersection(*(set(o) for _, o, _, _ in found))
     jobs = []
-    for path, overrides, cfg, rows in found:
+    for path, overrides, cfg, replicates in found:
         variant = ",".join(o for o in overrides if _key(o) not in ("seed", "experiment"))
         label, ratios = variant_label(NegativesConfig.model_validate(cfg["negatives"]))
         others = [o for o in overrides if o not in common and _key(o) not in _LABELLED]
         if others:
             label += " · " + ",".join(others)
-        jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(path), _wall_seconds(path), rows))
+        train = _train_negatives(path)
+        jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(train), _distinct(train),
+                        _wall_seconds(path), replicates))
     return jobs, unfinished, sorted(o for o in common if _key(o) not in ("seed", "experiment"))
 
 
@@ -210,7 +318,7 @@ def _kind_order(kinds: set[str]) -> list[str]:
     return [k for k in KIND_ORDER if k in kinds] + sorted(kinds - set(KIND_ORDER))
 
 
-def _means(rows: dict[RowKey, dict[str, Any]], metric: str, kinds: list[str]) -> dict[str, float]:
+def _means(rows: dict[str, dict[str, Any]], metric: str, kinds: list[str]) -> dict[str, float]:
     out = {"overall": float(np.mean([r[metric] for r in rows.values()]))}
     for kind in kinds:
         vals = [r[metric] for r in rows.values() if r["kind"] == kind]
@@ -219,20 +327,36 @@ def _means(rows: dict[RowKey, dict[str, Any]], metric: str, kinds: list[str]) ->
     return out
 
 
+def mix_flag(requested: dict[str, float] | None, realised: dict[str, float]) -> bool:
+    """Whether the realised share of any tier is more than 10 points from the requested one (never where either
+    is unknown: uniform and mined negatives request no mix; a run without data_stats.json records none)."""
+    return bool(requested) and bool(realised) and any(
+        abs(realised.get(t, 0.0) - requested.get(t, 0.0)) > MIX_TOLERANCE + 1e-9 for t in TIERS)
+
+
 def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None) -> dict[str, Any]:
-    """Per variant and metric: mean ± CI over seeds (per kind and overall); paired tests against the reference."""
+    """Per arm and metric: mean ± CI over replicates (per kind and overall); paired tests over replicates against
+    the reference arm and the untuned model."""
     by_variant: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         by_variant[job.variant].append(job)
-    kinds = _kind_order({r["kind"] for j in jobs for r in j.rows["trained"].values()})
+    kinds = _kind_order({r["kind"] for j in jobs for rep in j.replicates for r in rep.rows["trained"].values()})
     ref = _pick_reference(by_variant, reference)
-    # Rows are keyed by test set, fold and question: jobs on one test set pool the untuned rows once, and where
-    # the seed changes the test set (synthetic data) each job pairs with its own seed's questions.
-    untuned = {k: r for j in jobs for k, r in j.rows.get("untuned", {}).items()}
-    out: dict[str, Any] = {"kinds": kinds, "reference": by_variant[ref][0].label, "variants": [], "untuned": {}}
+    # The untuned model, once per test set (jobs evaluated on one test set share it).
+    untuned: dict[tuple[str, Any], dict[str, dict[str, Any]]] = {}
+    for job in sorted(jobs, key=lambda j: j.seed):
+        for rep in job.replicates:
+            if rep.rows.get("untuned"):
+                untuned.setdefault((rep.test_set, rep.fold), rep.rows["untuned"])
+    out: dict[str, Any] = {"kinds": kinds, "reference": by_variant[ref][0].label, "reference_variant": ref,
+                           "variants": [], "untuned": {},
+                           "untuned_test_sets": len(untuned), "min_replicates_tested": MIN_TESTED}
     for metric in metrics:
         if untuned:
-            out["untuned"][metric] = _means(untuned, metric, kinds)
+            per_set = [_means(rows, metric, kinds) for rows in untuned.values()]
+            out["untuned"][metric] = {g: float(np.mean([s[g] for s in per_set if g in s]))
+                                      for g in ["overall", *kinds] if any(g in s for s in per_set)}
+
     def row_key(variant: str) -> tuple[int, float, float, str]:
         job = by_variant[variant][0]
         ratios = job.ratios or {}
@@ -241,20 +365,36 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
 
     for variant in sorted(by_variant, key=row_key):
         members = sorted(by_variant[variant], key=lambda j: j.seed)
-        entry: dict[str, Any] = {"variant": variant, "label": members[0].label, "seeds": [j.seed for j in members],
-                                 "ratios": members[0].ratios,
-                                 "realised": {t: float(np.mean([j.realised.get(t, 0.0) for j in members]))
-                                              for t in sorted({t for j in members for t in j.realised})},
-                                 "n_questions": len(members[0].rows["trained"]),
-                                 "metrics": {}, "paired_vs_reference": {}, "paired_vs_untuned": {}}
+        replicates = [rep for j in members for rep in j.replicates]
+        realised = {t: float(np.mean([j.realised.get(t, 0.0) for j in members]))
+                    for t in sorted({t for j in members for t in j.realised})}
+        distinct = Distinct.combine([j.distinct for j in members])
+        entry: dict[str, Any] = {
+            "variant": variant, "label": members[0].label, "seeds": [j.seed for j in members],
+            "n_replicates": len(replicates), "ratios": members[0].ratios, "realised": realised,
+            "mix_flag": mix_flag(members[0].ratios, realised),
+            "distinct_negatives": None if distinct is None else {"mean": distinct.mean, "min": distinct.min,
+                                                                 "k": distinct.k},
+            "replicates": [{"seed": r.seed, "fold": r.fold, "test_set": r.test_set,
+                            "n_questions": len(r.rows["trained"]), "metrics": {}} for r in replicates],
+            "metrics": {}, "paired_vs_reference": {}, "paired_vs_untuned": {}}
         for metric in metrics:
-            per_seed = [_means(j.rows["trained"], metric, kinds) for j in members]
-            entry["metrics"][metric] = {g: dict(zip(("mean", "ci"), mean_ci([s[g] for s in per_seed if g in s])))
-                                        for g in per_seed[0]}
+            per_rep = [_means(r.rows["trained"], metric, kinds) for r in replicates]
+            for record, means in zip(entry["replicates"], per_rep):
+                record["metrics"][metric] = means
+            entry["metrics"][metric] = {}
+            for g in ["overall", *kinds]:
+                values = [m[g] for m in per_rep if g in m]
+                if values:
+                    mean, ci = mean_ci(values)
+                    entry["metrics"][metric][g] = {"mean": mean, "ci": ci, "n": len(values)}
             if variant != ref:
-                entry["paired_vs_reference"][metric] = _paired(members, by_variant[ref], metric)
+                ref_by = {(r.seed, r.fold): r for j in by_variant[ref] for r in j.replicates}
+                entry["paired_vs_reference"][metric] = paired(
+                    [(r, ref_by[(r.seed, r.fold)].keyed("trained")) for r in replicates if (r.seed, r.fold) in ref_by],
+                    metric)
             if untuned:
-                entry["paired_vs_untuned"][metric] = _paired(members, None, metric, untuned)
+                entry["paired_vs_untuned"][metric] = paired([(r, r.keyed("untuned")) for r in replicates], metric)
         out["variants"].append(entry)
     return out
 
@@ -270,21 +410,33 @@ def _pick_reference(by_variant: dict[str, list[Job]], reference: str | None) -> 
     return full[0] if full else next(iter(by_variant))
 
 
-def _paired(variant: list[Job], reference: list[Job] | None, metric: str,
-            fixed: dict[RowKey, dict[str, Any]] | None = None) -> dict[str, float] | None:
-    """Per question: variant minus reference, averaged over the seeds both ran (or minus a fixed model)."""
-    diffs: dict[RowKey, list[float]] = defaultdict(list)
-    ref_by_seed = {j.seed: j for j in reference or []}
-    for job in variant:
-        other = fixed if fixed is not None else (ref_by_seed[job.seed].rows["trained"] if job.seed in ref_by_seed else None)
-        if other is None:
+def paired(pairs: list[tuple[Replicate, dict[RowKey, dict[str, Any]]]], metric: str) -> dict[str, Any] | None:
+    """Each replicate's trained model minus the other model's results on the same questions (the reference
+    arm's replicate of the same seed and fold, or the untuned model): per-replicate differences, the paired t
+    and the two-level bootstrap over them, and the question bootstrap with the models fixed. Questions are
+    keyed by test set, so replicates evaluated on different test sets share none."""
+    per_rep, question_diffs = [], []
+    by_question: dict[RowKey, list[float]] = defaultdict(list)  # for the fixed-models bootstrap
+    for rep, other in pairs:
+        diffs = {key: row[metric] - other[key][metric] for key, row in rep.keyed("trained").items() if key in other}
+        if not diffs:
             continue
-        for key, row in job.rows["trained"].items():
-            if key in other:
-                diffs[key].append(row[metric] - other[key][metric])
-    if not diffs:
+        values = np.array(list(diffs.values()))
+        question_diffs.append(values)
+        per_rep.append({"seed": rep.seed, "fold": rep.fold, "test_set": rep.test_set, "n_questions": len(values),
+                        "diff": float(values.mean())})
+        for key, d in diffs.items():
+            by_question[key].append(d)
+    if not per_rep:
         return None
-    return paired_bootstrap(np.array([np.mean(v) for v in diffs.values()]))
+    d_r = [r["diff"] for r in per_rep]
+    t = paired_t(d_r)
+    boot = two_level_bootstrap(question_diffs)
+    tested = len(d_r) >= MIN_TESTED
+    return {"mean": float(np.mean(d_r)), "n_replicates": len(d_r), "replicates": per_rep, "t": t,
+            "two_level_bootstrap": boot,
+            "significant": (t["p"] < 0.05 and not boot["ci_low"] <= 0.0 <= boot["ci_high"]) if tested else None,
+            "fixed_models_bootstrap": fixed_models_bootstrap(np.array([np.mean(v) for v in by_question.values()]))}
 
 
 def _cell(stat: dict[str, float | None] | None) -> str:
@@ -294,47 +446,81 @@ def _cell(stat: dict[str, float | None] | None) -> str:
     return f"{100 * stat['mean']:.1f}" + (f" ± {100 * ci:.1f}" if ci is not None else "")
 
 
-def _mix(realised: dict[str, float]) -> str:
-    mix = "/".join(f"{100 * realised.get(t, 0.0):.0f}" for t in TIERS)
+def _pct(shares: dict[str, float] | None) -> str:
+    return "—" if not shares else "/".join(f"{100 * shares.get(t, 0.0):.0f}" for t in TIERS)
+
+
+def _mix(realised: dict[str, float], flagged: bool) -> str:
     other = realised.get("target_topic", 0.0)
-    return mix + (f" (+{100 * other:.0f} target)" if other >= 0.005 else "")
+    return (_pct(realised) + (f" (+{100 * other:.0f} target)" if other >= 0.005 else "")
+            + (f" {MIX_FLAG}" if flagged else ""))
+
+
+def _distinct_cell(d: dict[str, Any] | None) -> str:
+    if d is None:
+        return "—"
+    return f"{d['mean']:.1f}, min {d['min']}" + (f" (K {d['k']})" if d.get("k") is not None else "")
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{100 * low:+.1f}, {100 * high:+.1f}]"
+
+
+def _paired_table(result: dict[str, Any], metrics: list[str], which: str, against: str, matched: str) -> str:
+    lines = [f"### Paired differences vs {against} (percentage points; per replicate, the mean difference over "
+             f"its questions; {matched})", "",
+             "| Method | metric | replicates | Δ mean | paired t 95% CI | p (t) | two-level bootstrap 95% CI | "
+             "p (bootstrap) | question bootstrap, models fixed: 95% CI | p | questions |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v in result["variants"]:
+        for metric in metrics:
+            d = v[which].get(metric)
+            if not d:
+                is_ref = which == "paired_vs_reference" and v["variant"] == result["reference_variant"]
+                lines.append(f"| {v['label']} | {metric} | {v['n_replicates']} | {'reference' if is_ref else '—'} | "
+                             + " | ".join(["—"] * 7) + " |")
+                continue
+            t, boot, fixed = d["t"], d["two_level_bootstrap"], d["fixed_models_bootstrap"]
+            mark = {True: "*", False: "", None: f" ({NOT_TESTED})"}[d["significant"]]
+            lines.append(
+                f"| {v['label']} | {metric} | {d['n_replicates']} | {100 * d['mean']:+.1f}{mark} | "
+                + (f"{_interval(t['ci_low'], t['ci_high'])} | {format_p(t['p'])} | " if t else "— | — | ")
+                + f"{_interval(boot['ci_low'], boot['ci_high'])} | {format_p(boot['p'])} | "
+                f"{_interval(fixed['ci_low'], fixed['ci_high'])} | {format_p(fixed['p'])} | {fixed['n']} |")
+    return "\n".join(lines)
 
 
 def markdown(result: dict[str, Any], metrics: list[str]) -> str:
     kinds = result["kinds"]
-    head = "| Method | realised H/M/E % | seeds | " + " | ".join(kinds) + " | Average |"
-    rule = "|---|---|---|" + "---|" * (len(kinds) + 1)
+    head = ("| Method | replicates | requested H/M/E % | realised H/M/E % | distinct negatives per sample | "
+            + " | ".join(kinds) + " | Average |")
+    rule = "|---|---|---|---|---|" + "---|" * (len(kinds) + 1)
     parts = []
     for metric in metrics:
-        lines = [f"### {metric} (%, mean ± 95% CI over seeds; Average is question-weighted)", "", head, rule]
+        lines = [f"### {metric} (%, mean ± 95% CI over replicates, one trained model = fold × seed; each "
+                 "replicate's Average is question-weighted over its own questions)", "", head, rule]
         if metric in result["untuned"]:
             u = result["untuned"][metric]
-            lines.append(f"| {UNTUNED} | — | — | " + " | ".join(_cell({"mean": u.get(k)}) for k in kinds)
-                         + f" | {_cell({'mean': u['overall']})} |")
+            cells = [_cell({"mean": u.get(k)}) for k in [*kinds, "overall"]]
+            lines.append(f"| {UNTUNED} | — | — | — | — | " + " | ".join(cells) + " |")
         for v in result["variants"]:
             m = v["metrics"][metric]
-            lines.append(f"| {v['label']} | {_mix(v['realised'])} | {len(v['seeds'])} | "
-                         + " | ".join(_cell(m.get(k)) for k in kinds)
-                         + f" | {_cell(m['overall'])} |")
+            lines.append(f"| {v['label']} | {v['n_replicates']} | {_pct(v['ratios'])} | "
+                         f"{_mix(v['realised'], v['mix_flag'])} | {_distinct_cell(v['distinct_negatives'])} | "
+                         + " | ".join(_cell(m.get(k)) for k in kinds) + f" | {_cell(m['overall'])} |")
         parts.append("\n".join(lines))
-    lines = ["### Paired differences (percentage points, per question, seeds matched; bootstrap over questions, or "
-             "over each seed's questions where the seed changes the test set)",
-             "", "| Method | metric | vs " + result["reference"] + " [95% CI] | p | vs untuned [95% CI] | p | questions |",
-             "|---|---|---|---|---|---|---|"]
-    for v in result["variants"]:
-        for metric in metrics:
-            ref, base = v["paired_vs_reference"].get(metric), v["paired_vs_untuned"].get(metric)
-
-            def fmt(d: dict[str, float] | None) -> tuple[str, str]:
-                if not d:
-                    return "—", "—"
-                return (f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]",
-                        format_p(d["p"]))
-
-            r, b = fmt(ref), fmt(base)
-            units = (ref or base or {}).get("n", v["n_questions"])
-            lines.append(f"| {v['label']} | {metric} | {r[0]} | {r[1]} | {b[0]} | {b[1]} | {units} |")
-    parts.append("\n".join(lines))
+    parts.append(f"{MIX_FLAG}: the realised share of a tier is more than {100 * MIX_TOLERANCE:.0f} points from the "
+                 "requested one. Distinct negatives: per training sample, mean and minimum (— where the run did "
+                 "not record them).")
+    parts.append(_paired_table(result, metrics, "paired_vs_reference", result["reference"],
+                               "replicates matched by seed and fold, on the same test set"))
+    if any(v["paired_vs_untuned"] for v in result["variants"]):
+        parts.append(_paired_table(result, metrics, "paired_vs_untuned", "the untuned model",
+                                   "each replicate against the untuned model on its own questions"))
+    parts.append(f"*: paired t p < 0.05 and the two-level bootstrap CI (replicates, then questions within each) "
+                 f"excludes 0; tested only with at least {MIN_TESTED} replicates ({NOT_TESTED} otherwise). The "
+                 "question bootstrap with the models fixed ignores training noise: it is shown for reference, not "
+                 "for claims about a mix.")
     return "\n\n".join(parts) + "\n"
 
 
@@ -358,7 +544,7 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
     ax.set_ylabel(f"{metric} (%)")
     low = min(means + [100 * result["untuned"].get(metric, {}).get("overall", min(means) / 100)])
     ax.set_ylim(max(0.0, low - 5), max(m + e for m, e in zip(means, errs)) + 2)
-    ax.set_title(f"{metric}: mean ± 95% CI over seeds")
+    ax.set_title(f"{metric}: mean ± 95% CI over replicates")
     fig.tight_layout()
     written.append(out / f"variants_{metric.replace('@', '_at_')}.png")
     fig.savefig(written[-1], dpi=120)
@@ -370,13 +556,14 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(paired) + 1.6))
         ys = np.arange(len(paired))
         mid = [100 * d["mean"] for _, d in paired]
-        lo = [100 * (d["mean"] - d["ci_low"]) for _, d in paired]
-        hi = [100 * (d["ci_high"] - d["mean"]) for _, d in paired]
+        lo = [100 * (d["mean"] - d["two_level_bootstrap"]["ci_low"]) for _, d in paired]
+        hi = [100 * (d["two_level_bootstrap"]["ci_high"] - d["mean"]) for _, d in paired]
         ax.errorbar(mid, ys, xerr=[lo, hi], fmt="o", capsize=4, color="tab:blue")
         ax.axvline(0, color="grey", ls="--")
         ax.set_yticks(ys, [label for label, _ in paired], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel(f"{metric}: difference from {result['reference']}\n(points; 95% paired bootstrap CI)")
+        ax.set_xlabel(f"{metric}: difference from {result['reference']}\n"
+                      "(points; 95% CI: two-level bootstrap, replicates then questions)")
         fig.tight_layout()
         written.append(out / f"paired_{metric.replace('@', '_at_')}.png")
         fig.savefig(written[-1], dpi=120)
@@ -410,7 +597,7 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
         ax.set_ylim(-0.1, 0.97)
         ax.set_aspect("equal")
         ax.axis("off")
-        ax.set_title(f"{metric} (%) over the hard/medium/easy simplex\n(points: mean over seeds; colour between "
+        ax.set_title(f"{metric} (%) over the hard/medium/easy simplex\n(points: mean over replicates; colour between "
                      "them interpolated)", pad=14)
         fig.tight_layout()
         written.append(out / f"simplex_{metric.replace('@', '_at_')}.png")
@@ -431,10 +618,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         jobs, unfinished, common = load_jobs(args.multirun_dir)
-        missing = sorted({m for j in jobs for m in args.metrics if m not in next(iter(j.rows["trained"].values()))})
+        first = [next(iter(r.rows["trained"].values())) for j in jobs for r in j.replicates]
+        missing = sorted({m for row in first for m in args.metrics if m not in row})
         if missing:
             raise AggregateError(f"--metrics: {missing} not in the results (they hold "
-                                 f"{sorted(k for k in next(iter(jobs[0].rows['trained'].values())) if k not in ('qid', 'kind'))})")
+                                 f"{sorted(k for k in first[0] if k not in ('qid', 'kind'))})")
         result = aggregate(jobs, args.metrics, args.reference)
     except AggregateError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -451,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
                  f"({sum(walls) / len(walls) / 60:.1f} min per job, from each job's run.log)\n\n")
     table = head + markdown(result, args.metrics)
     note = f"\n{len(unfinished)} job(s) without results left out: {', '.join(map(str, unfinished))}\n" if unfinished else ""
-    (out / "aggregate.md").write_text(f"# {args.multirun_dir.name}: {len(jobs)} jobs\n\n{table}{note}")
+    replicates = sum(len(j.replicates) for j in jobs)
+    (out / "aggregate.md").write_text(f"# {args.multirun_dir.name}: {len(jobs)} jobs, {replicates} replicates (trained "
+                                      f"models: fold × seed)\n\n{table}{note}")
     (out / "aggregate.json").write_text(json.dumps(result, indent=2))
     images = plots(result, args.metrics[0], out)
     print(table + note)

@@ -235,11 +235,12 @@ def table1(params: PaperTablesConfig, models: dict[str, str], out: Path) -> tupl
 
 
 def paired_lines(results: dict[str, Any]) -> str:
-    """Each model against the first, per question (a paired bootstrap over the same questions): the negative mix
-    moves recall by points, and only a paired comparison tells such differences from noise."""
+    """Each model against the first, per question (a question bootstrap with the models fixed: these are given
+    model directories, not recipes with training noise): the negative mix moves recall by points, and only a
+    paired comparison tells such differences from noise."""
     import numpy as np
 
-    from hins.aggregate import format_p, paired_bootstrap
+    from hins.aggregate import fixed_models_bootstrap, format_p
 
     labels = list(results)
     base = {i.qid: i for i in results[labels[0]].items}
@@ -249,10 +250,10 @@ def paired_lines(results: dict[str, Any]) -> str:
         metrics = ["recall"] + (["f1", "bleu1"] if results[label].answered and results[labels[0]].answered else [])
         for metric in metrics:
             diffs = np.array([getattr(i, metric) - getattr(base[i.qid], metric) for i in items])
-            d = paired_bootstrap(diffs)
+            d = fixed_models_bootstrap(diffs)
             lines.append(f"- {label} − {labels[0]}, {metric}: {100 * d['mean']:+.2f} points "
                          f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}], p {format_p(d['p'])} "
-                         f"(paired bootstrap over {d['n']} questions)")
+                         f"(question bootstrap over {d['n']} questions, models fixed)")
     return "\n".join(lines)
 
 

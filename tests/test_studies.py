@@ -3,6 +3,7 @@ multirun that aggregates and, rerun, skips its finished jobs."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hins.aggregate import _wall_seconds, aggregate, load_jobs, mean_ci, paired_bootstrap
+from hins.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci
 from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.config import validate
 from hins.negatives import NegativeSpec, Ranker, build_samples
@@ -120,14 +121,14 @@ def test_mean_ci_matches_hand_computation():
     assert mean_ci([0.4]) == (0.4, None)
 
 
-def test_paired_bootstrap():
-    constant = paired_bootstrap(np.full(50, 0.02))
+def test_fixed_models_bootstrap():
+    constant = fixed_models_bootstrap(np.full(50, 0.02))
     assert constant["mean"] == pytest.approx(0.02) and constant["ci_low"] == pytest.approx(0.02)
     assert constant["p"] == pytest.approx(1e-4)  # never on the other side of zero
     rng = np.random.default_rng(1)
-    noise = paired_bootstrap(rng.normal(0.0, 0.1, 2000))
+    noise = fixed_models_bootstrap(rng.normal(0.0, 0.1, 2000))
     assert noise["ci_low"] < 0 < noise["ci_high"] and noise["p"] > 0.05
-    shifted = paired_bootstrap(rng.normal(0.05, 0.1, 2000))
+    shifted = fixed_models_bootstrap(rng.normal(0.05, 0.1, 2000))
     assert shifted["ci_low"] > 0 and shifted["p"] < 0.01
     assert shifted["ci_high"] - shifted["ci_low"] == pytest.approx(2 * 1.96 * 0.1 / math.sqrt(2000), rel=0.15)
 
@@ -146,29 +147,43 @@ def test_wall_time_sums_a_jobs_attempts(tmp_path):
     assert _wall_seconds(tmp_path) == pytest.approx(3600 - 10.5 + 30)
 
 
+@functools.cache
+def _negatives(name: str) -> dict:
+    """A negatives config group option, composed and validated once (composition takes a while)."""
+    return validate(_compose(f"negatives={name}")).negatives.model_dump()
+
+
 def _fake_job(root: Path, negatives: str, seed: int, test_set: str | None, untuned: list[float],
-              trained: list[float]) -> None:
-    """A finished job directory as a Hydra multirun leaves it, with per-question recall@10."""
+              trained: list[float], fold: int | None = None, train_stats: dict | None = None) -> Path:
+    """A finished job directory as a Hydra multirun leaves it, with per-question recall@10: one results.json, or
+    with ``fold``, one fold of a cross-validated job (``fold_<n>/results.json``; call once per fold), and the
+    training split's negative statistics (``data_stats.json``) when given."""
     job = root / f"negatives={negatives},seed={seed}"
-    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra").mkdir(parents=True, exist_ok=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"negatives={negatives}", f"seed={seed}"]))
-    cfg = validate(_compose(f"negatives={negatives}"))
-    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "negatives": cfg.negatives.model_dump()}))
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "negatives": _negatives(negatives)}))
 
     def rows(values: list[float]) -> dict[str, list[dict[str, object]]]:
         return {"per_query": [{"qid": f"q{i}", "kind": "p1", "recall@10": v} for i, v in enumerate(values)]}
 
-    summary = {"fold": None, "results": {"untuned": rows(untuned), "trained": rows(trained)}}
+    summary = {"fold": fold, "results": {"untuned": rows(untuned), "trained": rows(trained)}}
     if test_set is not None:
         summary["test_set"] = test_set
-    (job / "results.json").write_text(json.dumps(summary))
+    where = job if fold is None else job / f"fold_{fold}"
+    where.mkdir(exist_ok=True)
+    (where / "results.json").write_text(json.dumps(summary))
+    if fold is not None:  # the cross-validation summary holds no per-question rows of its own
+        (job / "results.json").write_text(json.dumps({"name": "cv", "folds": fold + 1, "pooled": {}}))
+    if train_stats is not None:
+        (where / "data_stats.json").write_text(json.dumps({"negatives": {"train": train_stats}}))
+    return job
 
 
 @pytest.mark.parametrize("named", [True, False])
 def test_seeds_with_their_own_test_sets_pair_within_the_seed(tmp_path, named):
-    """Synthetic data changes with the seed under the same question ids: each job is compared with its own seed's
-    untuned model and reference, one seed's question being one unit (named: results.json names the test set;
-    else an older results.json, told apart by its untuned rows)."""
+    """Synthetic data changes with the seed under the same question ids: each replicate is compared with its own
+    seed's untuned model and reference, one seed's question being one question of the fixed-models bootstrap
+    (named: results.json names the test set; else an older results.json, told apart by its untuned rows)."""
     for seed, base in ((1, [0.0, 0.0, 0.0]), (2, [1.0, 1.0, 1.0])):
         test_set = f"set{seed}" if named else None
         _fake_job(tmp_path, "hins", seed, test_set, base, [b + 0.1 if seed == 1 else b - 0.1 for b in base])
@@ -178,10 +193,13 @@ def test_seeds_with_their_own_test_sets_pair_within_the_seed(tmp_path, named):
     result = aggregate(jobs, ["recall@10"])
     assert result["untuned"]["recall@10"]["overall"] == pytest.approx(0.5)  # both seeds' questions, once each
     full, no_easy = (next(v for v in result["variants"] if v["label"].startswith(name)) for name in ("Full", "No Easy"))
-    assert full["paired_vs_untuned"]["recall@10"]["mean"] == pytest.approx(0.0)  # +0.1 and -0.1 from its own base
-    assert full["paired_vs_untuned"]["recall@10"]["n"] == 6
+    vs_untuned = full["paired_vs_untuned"]["recall@10"]
+    assert vs_untuned["mean"] == pytest.approx(0.0)  # +0.1 and -0.1 from its own base
+    assert [r["diff"] for r in vs_untuned["replicates"]] == pytest.approx([0.1, -0.1])
+    assert vs_untuned["n_replicates"] == 2 and vs_untuned["fixed_models_bootstrap"]["n"] == 6
     paired = no_easy["paired_vs_reference"]["recall@10"]
-    assert paired["mean"] == pytest.approx(0.0) and paired["n"] == 6  # +0.2 on seed 1, -0.2 on seed 2
+    assert [r["diff"] for r in paired["replicates"]] == pytest.approx([0.2, -0.2])  # against its own seed's Full
+    assert paired["mean"] == pytest.approx(0.0) and paired["fixed_models_bootstrap"]["n"] == 6
 
 
 def test_seeds_sharing_a_test_set_pool_its_questions(tmp_path):
@@ -192,7 +210,11 @@ def test_seeds_sharing_a_test_set_pool_its_questions(tmp_path):
     assert result["untuned"]["recall@10"]["overall"] == pytest.approx(0.5)
     no_easy = next(v for v in result["variants"] if v["label"].startswith("No Easy"))
     paired = no_easy["paired_vs_reference"]["recall@10"]
-    assert paired["n"] == 2 and paired["mean"] == pytest.approx((0.15 + 0.0) / 2)  # q0: +0.1, +0.2 averaged
+    fixed = paired["fixed_models_bootstrap"]
+    assert fixed["n"] == 2 and fixed["mean"] == pytest.approx((0.15 + 0.0) / 2)  # q0: +0.1, +0.2 averaged
+    # Over replicates: seed 1 gains (0.1 + 0) / 2, seed 2 (0.2 + 0) / 2; two replicates are never starred.
+    assert [r["diff"] for r in paired["replicates"]] == pytest.approx([0.05, 0.1])
+    assert paired["mean"] == pytest.approx(0.075) and paired["significant"] is None
 
 def _cmd(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
@@ -236,7 +258,10 @@ def test_tiny_multirun_aggregates_and_resumes(tmp_path):
     result = json.loads((root / "aggregate.json").read_text())
     assert result["reference"].startswith("Full (H+M+E)")
     no_easy = next(v for v in result["variants"] if v["label"].startswith("No Easy"))
-    assert no_easy["realised"]["easy"] == 0.0 and no_easy["paired_vs_reference"]["recall@10"]["n"] > 0
+    paired = no_easy["paired_vs_reference"]["recall@10"]
+    assert no_easy["realised"]["easy"] == 0.0 and no_easy["n_replicates"] == paired["n_replicates"] == 1
+    assert paired["fixed_models_bootstrap"]["n"] > 0 and paired["t"] is None and paired["significant"] is None
+    assert "n < 3: not tested" in table and "question bootstrap, models fixed" in table
     assert (root / "variants_recall_at_10.png").stat().st_size > 1000
     assert "Written:" in agg.stdout
 
