@@ -27,7 +27,7 @@ from hins import dataset as ds
 from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
 from hins.config import RunConfig, group_key
 from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
-                           evaluate, test_set_id)
+                           evaluate, shortcut_table, test_set_id)
 from hins.evaluate import score as score_vectors
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import Ranker, build_samples
@@ -450,7 +450,8 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     summary["objective"] = summary["pooled"]["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]
     write_json(out / "results.json", summary)
     table = cv_table(summary)
-    (out / "results.md").write_text(f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n")
+    (out / "results.md").write_text(f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n\n"
+                                    f"Pooled over folds, in %:\n\n{shortcut_table(summary['speaker_shortcut'])}\n")
     print(f"\nResults over {len(folds)} folds (%, pooled over questions; ± = sd of fold means):\n{table}\n\n"
           f"Written to {out}")
     return summary
