@@ -29,10 +29,11 @@ from hins.config import RunConfig, group_key
 from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
                            evaluate, shortcut_table, test_set_id)
 from hins.evaluate import score as score_vectors
+from hins.calibrate import BOOTSTRAP, measure
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import Ranker, build_samples
 from hins.queries import calibrate, is_llm_query
-from hins.records import Conversation, DataError, Query
+from hins.records import TIERS, Conversation, DataError, Query
 from hins.topics import assign_topics, tfidf_embed
 
 log = logging.getLogger(__name__)
@@ -271,18 +272,26 @@ class Pipeline:
                   labels: dict[str, list[str]], splits: dict[str, list[str]],
                   embedder: Embedder | None = None) -> tuple[dict[str, Any], dict]:
         """Samples for each split, from that split's queries; easy negatives come from the same split only.
-        The ``mined`` baseline ranks candidates with ``embedder`` (the untuned base model)."""
+        The ``mined`` baseline ranks candidates with ``embedder`` (the untuned base model); ``ratios: calibrated``
+        draws every split by the ratios measured on the training split alone (``calibration``), recorded in the
+        stats beside the effective ratios."""
         neg = self.run.negatives
-        spec = neg.spec()
+        if neg.uses_model and embedder is None:
+            raise ValueError(f"negatives (strategy={neg.strategy}, ratios={neg.ratios}) need the base model; it is "
+                             "not loaded")
+        calibration = None
+        if neg.calibrated:
+            calibration = self.calibration(query_key, convs, queries["train"], labels, splits["train"], embedder)  # type: ignore[arg-type]
+        spec = neg.spec({t: calibration["tiers"][t]["share"] for t in TIERS} if calibration else None)
         mined = spec.strategy == "mined"
-        if mined and embedder is None:
-            raise ValueError("negatives.strategy=mined needs the base model; it is not loaded with stop_after=data")
         key = config_key("negatives", query_key, neg.model_dump(), splits,
                          {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
-                         self.run.seed, self.run.model.model_dump() if mined else None)
+                         self.run.seed, self.run.model.model_dump() if mined else None, spec.ratios)
 
         def build(tmp: Path) -> None:
             stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
+            if calibration is not None:
+                stats["calibration"] = calibration
             for split, cids in splits.items():
                 if not cids:
                     continue
@@ -309,6 +318,33 @@ class Pipeline:
         datasets, stats = self.store.get_or_build("negatives", key, build, load)
         log.info("samples dataset: %s", self.store.path("negatives", key))
         return datasets, stats
+
+    def calibration(self, query_key: str, convs: dict[str, Conversation], queries: Sequence[Query],
+                    labels: dict[str, list[str]], cids: Sequence[str], embedder: Embedder, top_n: int | None = None,
+                    pool: str = "group", n_boot: int = BOOTSTRAP) -> dict[str, Any]:
+        """The tier mix of the base model's top ``top_n`` (default negatives.k) distractors of ``queries`` over the
+        conversations ``cids`` alone (hins.calibrate.measure): for ``negatives.ratios=calibrated`` the training
+        split's queries and conversations, so nothing of a held-out conversation shapes the ratio its fold trains
+        with. Cached per (data, model, conversations, queries, settings)."""
+        neg = self.run.negatives
+        top_n = top_n or neg.k
+        if not queries:
+            raise DataError(f"calibration: no training query in the {len(cids)} training conversations (check "
+                            "data.train_categories / data.train_queries / queries.evidence_min)")
+        key = config_key("calibration", query_key, *self.model_key(), list(cids), [q.qid for q in queries],
+                         self.run.data.passage_template, top_n, pool, neg.group_size, n_boot, self.run.seed)
+
+        def build(tmp: Path) -> None:
+            split = {c: convs[c] for c in cids}
+            ranker = self.base_ranker(query_key, list(split.values()), queries, embedder)
+            write_json(tmp / "calibration.json", measure(ranker, split, queries, labels, top_n, neg.group_size, pool,
+                                                         n_boot, self.run.seed))
+
+        result = self.store.get_or_build("calibration", key, build,
+                                         lambda path: json.loads((path / "calibration.json").read_text()))
+        log.info("calibration on %d training conversations (%d queries): negatives.ratios=%s", len(cids),
+                 len(queries), result["ratio"])
+        return result
 
     def splits(self, cids: list[str], fold: int | None) -> dict[str, list[str]]:
         data = self.run.data
@@ -433,7 +469,7 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
               f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "
               f"per step in {Path(output_dir) / 'dry_run.json'}")
         return {"name": run.name, "dry_run": estimate, "results": None}
-    needs_model = run.stop_after != "data" or run.topics.uses_model
+    needs_model = run.stop_after != "data" or run.topics.uses_model or run.negatives.uses_model
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
     out = Path(output_dir)
