@@ -156,7 +156,8 @@ class NegativesConfig(_Strict):
         except ValueError:
             weights = []
         if len(weights) != len(TIERS) or any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"expected hard-medium-easy weights such as 30-30-40, a mapping, or 'calibrated', got {v!r}")
+            raise ValueError(f"expected hard-medium-easy weights such as 30-30-40, a mapping, or 'calibrated', "
+                             f"got {v!r}")
         return {t: w / sum(weights) for t, w in zip(TIERS, weights)}
 
     @field_validator("ratios", "pool_caps")
@@ -293,6 +294,8 @@ class EvalConfig(_Strict):
     ndcg_k: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     split: Literal["val", "test"]
+    # LoCoMo-format files (a user's own logs) every trained model is also evaluated on, untuned beside trained
+    extra: list[str] = Field(default_factory=list)
 
     @field_validator("ks")
     @classmethod
@@ -558,6 +561,10 @@ def validate(cfg: DictConfig) -> RunConfig:
     if run.data.source == "locomo" and not Path(run.data.path).is_file():
         raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
                           "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
+    for i, path in enumerate(run.eval.extra):
+        if not Path(path).is_file():
+            raise ConfigError(f"invalid config: eval.extra[{i}]: no file at {path!r} (each entry is a LoCoMo-format "
+                              "JSON file that every trained model is also evaluated on)")
     for group, drop in (("synthesis", ()), ("topics", ("method", "features"))):
         node = OmegaConf.to_container(cfg[group], resolve=True)
         assert isinstance(node, dict)

@@ -95,6 +95,38 @@ class PipelineData:
     query_key: str  # identifies the conversations, topics and queries (the artifacts' chained key)
 
 
+@dataclass
+class ExtraSet:
+    """One ``eval.extra`` file as a test set: every conversation it holds, with its questions."""
+
+    name: str  # the file's name, numbered when two files share one: its key under "extra" in results.json
+    path: str
+    data: EvalSet
+    key: str  # the file's content and the categories evaluated: the source key of its base-model vectors
+
+
+def extra_sets(run: RunConfig) -> list[ExtraSet]:
+    """``eval.extra``: each LoCoMo-format file read by the LoCoMo loader, its questions of the evaluated categories
+    (``data.eval_categories`` on LoCoMo data, else the paper's 1-4) over all its conversations, in the run's passage
+    template. Read before any training, so a malformed file stops the run at once, naming its ``eval.extra`` entry."""
+    from hins.locomo import DEFAULT_CATEGORIES, LocomoFormatError, load_locomo, locomo_eval_set
+
+    categories = list(run.data.eval_categories if run.data.source == "locomo" else DEFAULT_CATEGORIES)
+    out: list[ExtraSet] = []
+    for i, path in enumerate(run.eval.extra):
+        try:
+            data = locomo_eval_set(load_locomo(path), categories=categories, template=run.data.passage_template)
+        except LocomoFormatError as err:
+            raise LocomoFormatError(f"eval.extra[{i}]: {err}") from None
+        if not data.queries:
+            raise DataError(f"eval.extra[{i}]: {path} holds no question of categories {categories} with valid evidence")
+        stem, name, n = Path(path).stem, Path(path).stem, 2
+        while name in {x.name for x in out}:
+            name, n = f"{stem}-{n}", n + 1
+        out.append(ExtraSet(name, str(path), data, config_key("extra", sha256_file(Path(path)), categories)))
+    return out
+
+
 class Pipeline:
     def __init__(self, cfg: DictConfig, run: RunConfig, output_dir: str | Path):
         self.cfg = cfg
@@ -281,7 +313,8 @@ class Pipeline:
                              "not loaded")
         calibration = None
         if neg.calibrated:
-            calibration = self.calibration(query_key, convs, queries["train"], labels, splits["train"], embedder)  # type: ignore[arg-type]
+            calibration = self.calibration(query_key, convs, queries["train"], labels, splits["train"],
+                                           embedder)  # type: ignore[arg-type]
         spec = neg.spec({t: calibration["tiers"][t]["share"] for t in TIERS} if calibration else None)
         mined = spec.strategy == "mined"
         key = config_key("negatives", query_key, neg.model_dump(), splits,
@@ -476,25 +509,39 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     from hins.disk import log_estimate
 
     log_estimate(run, cfg.paths.cache_dir, out, embedder)
+    extras = extra_sets(run) if run.stop_after != "data" else []
     folds = run_folds(run)
     if len(folds) == 1:
-        return _run_one(cfg, run, embedder, out, folds[0])
-    summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f) for f in folds]
+        return _run_one(cfg, run, embedder, out, folds[0], extras)
+    summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f, extras) for f in folds]
     if run.stop_after == "data":
         return {"name": run.name, "folds": summaries, "results": None}
     summary = cross_validation_summary(run.name, summaries)
     summary["objective"] = summary["pooled"]["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]
-    write_json(out / "results.json", summary)
     table = cv_table(summary)
-    (out / "results.md").write_text(f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n\n"
-                                    f"Pooled over folds, in %:\n\n{shortcut_table(summary['speaker_shortcut'])}\n")
+    text = (f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n\n"
+            f"Pooled over folds, in %:\n\n{shortcut_table(summary['speaker_shortcut'])}\n")
+    if extras:
+        # Every fold's model evaluates every question of an extra set: pooled over the fold models, n counts
+        # (fold, question) pairs and ± is the sd between the fold models.
+        summary["extra"] = {
+            x.name: {"path": x.path, "test_set": summaries[0]["extra"][x.name]["test_set"],
+                     **cross_validation_summary(run.name, [{**f, "results": f["extra"][x.name]["results"]}
+                                                           for f in summaries])}
+            for x in extras}
+        for x in extras:
+            extra = summary["extra"][x.name]
+            text += (f"\n## Extra test set {x.name} ({x.path}): every fold's model on all of it (n = fold × question)"
+                     f"\n\n{cv_table(extra)}\n\n{shortcut_table(extra['speaker_shortcut'])}\n")
+    write_json(out / "results.json", summary)
+    (out / "results.md").write_text(text)
     print(f"\nResults over {len(folds)} folds (%, pooled over questions; ± = sd of fold means):\n{table}\n\n"
           f"Written to {out}")
     return summary
 
 
 def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Path,
-             fold: int | None) -> dict[str, Any]:
+             fold: int | None, extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
     from hins.train import finish_resume, fit  # Lightning is imported only when training
 
     pipe = Pipeline(cfg, run, out)
@@ -516,17 +563,29 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
                               (lambda m: _val_metrics(score(m, val))) if val else None, out,
                               resume_dir(cfg, run, data.query_key, fold))
     results["trained"] = score(trained, test)
+    extra = {x.name: {"path": x.path, "test_set": test_set_id(x.data), "results": {
+        "untuned": score_vectors(pipe.base_vectors(x.key, x.data.conversations, x.data.queries, embedder), x.data,
+                                 run.eval.ks, run.eval.ndcg_k),
+        "trained": score(trained, x.data)}} for x in extras}
     finish_resume(train_info, out)
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
     summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "test_set": test_set_id(test),
                "results": results, "training": train_info, "data": data.stats["samples"],
                "objective": results["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]}
+    text = (f"# {run.name}: held-out {run.eval.split} conversations ({results['trained']['n_queries']} queries)\n\n"
+            f"Metrics in %.\n\n{table}\n")
+    if extra:
+        summary["extra"] = extra
+    for x in extras:
+        res = extra[x.name]["results"]
+        text += (f"\n## Extra test set {x.name} ({x.path}: {res['trained']['n_queries']} queries, "
+                 f"{len(x.data.conversations)} conversations)\n\n{comparison_table(res)}\n")
     write_json(out / "results.json", summary)
-    (out / "results.md").write_text(
-        f"# {run.name}: held-out {run.eval.split} conversations ({results['trained']['n_queries']} queries)\n\n"
-        f"Metrics in %.\n\n{table}\n")
-    print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n\n"
+    (out / "results.md").write_text(text)
+    named = "".join(f"\nExtra test set {x.name}, trained: {_brief(extra[x.name]['results']['trained'])}"
+                    for x in extras)
+    print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n{named}\n"
           f"Written to {out}")
     return summary
 

@@ -88,6 +88,8 @@ def test_models_validate(model):
         ("negatives.ratios=0-0-0", "hard-medium-easy weights such as 30-30-40"),
         ("negatives.mine_margin=-0.1", "negatives.mine_margin"),
         ("negatives.ratios=calibrate", "or 'calibrated', got 'calibrate'"),
+        ("eval.extra=[/no/such.json]", "eval.extra[0]: no file at '/no/such.json'"),
+        (f"eval.extra=[{ROOT / 'tests' / 'fixtures' / 'locomo_tiny.json'},/no/such.json]", "eval.extra[1]: no file"),
         ("+topics.k_mx=3", "topics"),
         ("data.passage_template='{who}: {text}'", "data.passage_template"),
         ("model.encode_dtype=float16", "model.encode_dtype"),

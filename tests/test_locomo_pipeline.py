@@ -165,7 +165,7 @@ def test_locomo_cv_end_to_end(tmp_path, four_conversations):
     proc = subprocess.run(
         [sys.executable, "-m", "hins.run", "+experiment=locomo_cv", "model=tiny_random", "logger=csv",
          f"data.path={four_conversations}", "negatives.k=3", "negatives.group_size=2", "trainer.batch_size=4",
-         "trainer.max_steps=2"],
+         "trainer.max_steps=2", f"eval.extra=[{FIXTURE}]"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = next((tmp_path / "outputs" / "runs" / "locomo_cv").iterdir())
@@ -178,3 +178,10 @@ def test_locomo_cv_end_to_end(tmp_path, four_conversations):
     assert set(pooled["trained"]["overall"]) >= {"recall@1", "recall@50", "ndcg@10", "mrr"}
     assert (run / "fold_0" / "results.json").exists() and (run / "fold_1" / "model" / "modules.json").exists()
     assert "± " in (run / "results.md").read_text()
+    # eval.extra: each fold's model evaluates all of the extra file; the summary pools them
+    extra = summary["extra"]["locomo_tiny"]
+    assert extra["pooled"]["trained"]["overall"]["n"] == 2 * 9 and extra["speaker_shortcut"]["trained"]["n"] > 0
+    for f in (0, 1):
+        fold = json.loads((run / f"fold_{f}" / "results.json").read_text())
+        assert fold["extra"]["locomo_tiny"]["test_set"] == extra["test_set"]
+    assert "## Extra test set locomo_tiny" in (run / "results.md").read_text()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hins.aggregate import _wall_seconds, aggregate, load_jobs, mean_ci, paired_bootstrap, variant_label
+from hins.aggregate import _wall_seconds, aggregate, load_jobs, mean_ci, paired_bootstrap
 from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.config import validate
 from hins.negatives import NegativeSpec, Ranker, build_samples
@@ -61,6 +61,8 @@ def test_sweeps_cover_the_issue():
 
 
 def test_a_calibrated_job_is_labelled_without_a_fixed_ratio():
+    from hins.aggregate import variant_label
+
     label, ratios = variant_label(validate(_compose("negatives=calibrated")).negatives)
     assert label == "Calibrated on the training split" and ratios is None
 
