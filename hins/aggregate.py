@@ -192,6 +192,8 @@ def format_p(p: float) -> str:
 
 
 def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
+    if neg.calibrated:  # its ratios differ by fold and seed: each job's data_stats.json holds them
+        return "Calibrated on the training split", None
     spec = neg.spec()
     if spec.strategy == "uniform":
         return "Uniform random", None

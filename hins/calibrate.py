@@ -1,14 +1,20 @@
 """Ratio calibration: the tier proportions of the distractors a base model actually ranks high.
 
-``python -m hins.calibrate`` (LoCoMo by default; any data/topics/queries/model group composes as in hins.run).
-
-For each evaluated question, the base model ranks a pool that holds the question's own conversation and the
-other conversations of its processing group (the pool easy negatives come from; ``calibrate.pool=all``: every
-conversation). The ``top_n`` highest-ranked non-evidence messages are its natural distractors; each gets
+For each training query, the base model ranks a pool that holds the query's own conversation and the other
+conversations of its processing group (the pool easy negatives come from; ``calibrate.pool=all``: every
+conversation measured). The ``top_n`` highest-ranked non-evidence messages are its natural distractors; each gets
 its tier by the HiNS rules (hins.negatives.tier_of): other conversation = easy, own conversation and another
 topic = medium, same topic and another speaker than the target = hard, same topic and the target speaker
-= target_topic (no tier draws those). The proportions, normalised over the three tiers, are a ratio the
-sweeps can use; their 95% intervals come from a bootstrap over questions.
+= target_topic (no tier draws those). The proportions, normalised over the three tiers, are a ratio; their 95%
+intervals come from a bootstrap over queries.
+
+Calibration is tuning, so it reads training conversations only: ``negatives.ratios=calibrated`` measures each
+run's (each fold's) training split at run time, top_n = negatives.k, and draws that split's negatives by the
+result (``Pipeline.calibration``). ``python -m hins.calibrate`` (LoCoMo by default; any data/topics/queries/model
+group composes as in hins.run) measures the same thing as a standalone tool: the training split of the run its
+config describes (a LoCoMo fold given by ``data.fold=<i>``, or synthetic data's split), or with LoCoMo's
+``data.fold=all`` every conversation, which describes the data but holds every fold's test conversations; the
+report names the conversations it read.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
-from hins.records import TIERS, Conversation, Query
+from hins.records import TIERS, Conversation, DataError, Query
 
 log = logging.getLogger(__name__)
 CLASSES = (*TIERS, "target_topic")
+BOOTSTRAP = 2000  # resamples for the intervals of a run's calibration (the tool: calibrate.bootstrap)
 
 
 def distractor_tiers(ranker: Ranker, conversations: dict[str, Conversation], queries: Sequence[Query],
@@ -70,11 +77,34 @@ def ratio_string(tiers: dict[str, dict[str, float]]) -> str:
     return "-".join(str(pct[t]) for t in TIERS)
 
 
+def measure(ranker: Ranker, conversations: dict[str, Conversation], queries: Sequence[Query],
+            labels: dict[str, Sequence[str]], top_n: int, group_size: int, pool: str = "group",
+            n_boot: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """The calibration of ``queries`` (at least one) over ``conversations`` and nothing else: pools are cut from these
+    conversations (processing groups of ``group_size`` in their order, as the negatives' easy tier; ``pool="all"``:
+    all of them). Shares and intervals overall and per query kind, the ``H-M-E`` ratio, and the conversations read."""
+    cids = list(conversations)
+    pools = ({c: [o for o in cids if o != c] for c in cids} if pool == "all" else processing_groups(cids, group_size))
+    counts = distractor_tiers(ranker, conversations, queries, labels, pools, top_n)
+    if not counts[:, : len(TIERS)].any():
+        raise DataError(f"calibration: every one of the base model's top {top_n} distractors of {len(queries)} queries "
+                        "is the target speaker's own same-topic turn; no tier to calibrate (set negatives.ratios)")
+    result = proportions(counts, n_boot, seed)
+    result["ratio"] = ratio_string(result["tiers"])
+    result["by_kind"] = {}
+    for kind in sorted({q.kind for q in queries}):
+        rows = np.array([i for i, q in enumerate(queries) if q.kind == kind])
+        result["by_kind"][kind] = proportions(counts[rows], n_boot, seed)
+    result["conversations"] = cids
+    return result
+
+
 def report(result: dict[str, Any], meta: dict[str, Any]) -> str:
     lines = [f"# Ratio calibration: {meta['data']} under {meta['model']}", "",
-             f"{result['questions']} questions, top {meta['top_n']} non-evidence messages each over a pool of "
+             f"Conversations read: {meta['conversation_set']}: {', '.join(result['conversations'])}.", "",
+             f"{result['questions']} training queries, top {meta['top_n']} non-evidence messages each over a pool of "
              f"{meta['pool']} ({result['distractors']} distractors). Shares in %, 95% bootstrap interval "
-             "over questions.", "", "| class | share of all distractors | share among the three tiers |",
+             "over queries.", "", "| class | share of all distractors | share among the three tiers |",
              "|---|---|---|"]
     for c in CLASSES:
         a = result["all"][c]
@@ -90,6 +120,29 @@ def report(result: dict[str, Any], meta: dict[str, Any]) -> str:
                          + f" | {100 * r['all']['target_topic']['share']:.1f} |")
     lines += ["", f"Calibrated ratio: `negatives.ratios={result['ratio']}`"]
     return "\n".join(lines) + "\n"
+
+
+def _measure_run(pipe: Any, embedder: Any, top_n: int, pool: str, n_boot: int) -> tuple[dict[str, Any], str]:
+    """The tool's measurement: the training queries of the conversations a run of this config trains on (every
+    conversation with LoCoMo's data.fold=all), and a description of that set for the report."""
+    run = pipe.run
+    conv_key, convs, raw, _ = pipe.conversations()
+    topic_key, labels, _ = pipe.topics(conv_key, convs, embedder)
+    query_key, queries, _ = pipe.queries(topic_key, convs, raw, labels)
+    data = run.data
+    if data.source == "locomo" and data.fold == "all":
+        cids = list(convs)
+        used = (f"all {len(cids)} conversations (data.fold=all: every fold's test conversations included, so this "
+                "describes the data and is no ratio to train a fold with; data.fold=<i> reads fold i's training split)")
+    else:
+        fold = None if data.source != "locomo" else int(data.fold)
+        cids = pipe.splits(list(convs), fold)["train"]
+        used = (f"the {len(cids)} training conversations of fold {fold} of {data.folds}" if fold is not None
+                else f"the {len(cids)} training conversations of the split of seed {run.seed}")
+    train = pipe.split_queries(queries, {"train": cids})["train"]
+    log.info("calibrate: ranking %d training queries over %s", len(train), used)
+    result = pipe.calibration(query_key, convs, train, labels, cids, embedder, top_n, pool, n_boot)
+    return result, used
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
@@ -113,31 +166,13 @@ def main(cfg: DictConfig) -> str | None:
         sys.exit(2)
     out = Path(HydraConfig.get().runtime.output_dir)
     pipe = Pipeline(cfg, run, out)
-    conv_key, convs, raw, _ = pipe.conversations()
-    topic_key, labels, _ = pipe.topics(conv_key, convs, embedder)
-    query_key, queries, _ = pipe.queries(topic_key, convs, raw, labels)
-    if run.data.source == "locomo":
-        from hins.locomo import CATEGORIES
-
-        kinds = {CATEGORIES[c] for c in run.data.eval_categories}
-        queries = [q for q in queries if q.kind in kinds]
-    if not queries:
-        log.error("calibrate: no question to calibrate on (check data.eval_categories / queries.evidence_min)")
+    try:
+        result, used = _measure_run(pipe, embedder, int(params.top_n), params.pool, int(params.bootstrap))
+    except DataError as err:
+        log.error("%s", err)
         sys.exit(2)
-    cids = list(convs)
-    pools = ({c: [o for o in cids if o != c] for c in cids} if params.pool == "all"
-             else processing_groups(cids, run.negatives.group_size))
-    log.info("calibrate: ranking %d questions over %d conversations", len(queries), len(convs))
-    ranker = pipe.base_ranker(query_key, list(convs.values()), queries, embedder)
-    counts = distractor_tiers(ranker, convs, queries, labels, pools, int(params.top_n))
-    result = proportions(counts, int(params.bootstrap), run.seed)
-    result["ratio"] = ratio_string(result["tiers"])
-    result["by_kind"] = {}
-    for kind in sorted({q.kind for q in queries}):
-        rows = np.array([i for i, q in enumerate(queries) if q.kind == kind])
-        result["by_kind"][kind] = proportions(counts[rows], int(params.bootstrap), run.seed)
-    meta = {"data": run.data.source, "model": run.model.name, "top_n": int(params.top_n),
-            "pool": "every conversation" if params.pool == "all"
+    meta = {"data": run.data.source, "model": run.model.name, "top_n": int(params.top_n), "conversation_set": used,
+            "pool": "every conversation read" if params.pool == "all"
             else f"its processing group of {run.negatives.group_size} conversations"}
     write_json(out / "calibration.json", {**meta, **result})
     text = report(result, meta)

@@ -134,7 +134,8 @@ Tier = Literal["hard", "medium", "easy"]
 class NegativesConfig(_Strict):
     strategy: Literal["hierarchical", "uniform", "mined"]
     k: int = Field(ge=1)
-    ratios: dict[str, float]
+    # ``calibrated``: measured per run on its training split (hins.calibrate via Pipeline.calibration)
+    ratios: dict[str, float] | Literal["calibrated"]
     tiers: list[str] = Field(min_length=1)
     pool_caps: dict[str, float]
     medium_rule: Literal["prose", "literal"]
@@ -147,7 +148,7 @@ class NegativesConfig(_Strict):
     @classmethod
     def _ratio_string(cls, v: Any) -> Any:
         """``H-M-E`` (e.g. ``30-30-40``, the sweeps' form) is hard/medium/easy weights, normalised by their sum."""
-        if not isinstance(v, str):
+        if not isinstance(v, str) or v == "calibrated":
             return v
         parts = v.split("-")
         try:
@@ -155,12 +156,15 @@ class NegativesConfig(_Strict):
         except ValueError:
             weights = []
         if len(weights) != len(TIERS) or any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"expected hard-medium-easy weights such as 30-30-40 (or a mapping), got {v!r}")
+            raise ValueError(f"expected hard-medium-easy weights such as 30-30-40, a mapping, or 'calibrated', "
+                             f"got {v!r}")
         return {t: w / sum(weights) for t, w in zip(TIERS, weights)}
 
     @field_validator("ratios", "pool_caps")
     @classmethod
-    def _known_tiers(cls, v: dict[str, float]) -> dict[str, float]:
+    def _known_tiers(cls, v: dict[str, float] | str) -> dict[str, float] | str:
+        if isinstance(v, str):  # ratios: calibrated
+            return v
         unknown = sorted(set(v) - set(TIERS))
         if unknown:
             raise ValueError(f"unknown tier(s) {unknown}; the tiers are {list(TIERS)}")
@@ -182,11 +186,30 @@ class NegativesConfig(_Strict):
             raise ValueError(f"a tier is listed twice: {v}")
         return v
 
-    def spec(self) -> NegativeSpec:
-        return NegativeSpec(**{**self.model_dump(), "tiers": tuple(self.tiers), "backfill_order": tuple(self.backfill_order)})
+    @property
+    def calibrated(self) -> bool:
+        return self.ratios == "calibrated"
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether drawing the negatives needs the base model: mining ranks with it, calibration measures with it."""
+        return self.strategy == "mined" or self.calibrated
+
+    def spec(self, measured: dict[str, float] | None = None) -> NegativeSpec:
+        """The sampler's settings; with ``ratios: calibrated``, the ratios measured for the run (``measured``)."""
+        if self.calibrated and measured is None:
+            raise ValueError("negatives.ratios=calibrated: the ratios are measured per run (Pipeline.calibration)")
+        ratios = measured if self.calibrated else self.ratios
+        return NegativeSpec(**{**self.model_dump(), "ratios": ratios, "tiers": tuple(self.tiers),
+                               "backfill_order": tuple(self.backfill_order)})
 
     @model_validator(mode="after")
     def _ratios(self) -> "NegativesConfig":
+        if self.calibrated:
+            if self.strategy != "hierarchical":
+                raise ValueError(f"ratios=calibrated sets the tier mix that strategy=hierarchical draws; "
+                                 f"strategy={self.strategy} draws no tiers")
+            return self
         total = sum(self.ratios.values())
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"ratios must sum to 1, got {total:g} ({self.ratios})")
@@ -272,6 +295,8 @@ class EvalConfig(_Strict):
     ndcg_k: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     split: Literal["val", "test"]
+    # LoCoMo-format files (a user's own logs) every trained model is also evaluated on, untuned beside trained
+    extra: list[str] = Field(default_factory=list)
 
     @field_validator("ks")
     @classmethod
@@ -537,6 +562,10 @@ def validate(cfg: DictConfig) -> RunConfig:
     if run.data.source == "locomo" and not Path(run.data.path).is_file():
         raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
                           "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
+    for i, path in enumerate(run.eval.extra):
+        if not Path(path).is_file():
+            raise ConfigError(f"invalid config: eval.extra[{i}]: no file at {path!r} (each entry is a LoCoMo-format "
+                              "JSON file that every trained model is also evaluated on)")
     for group, drop in (("synthesis", ()), ("topics", ("method", "features"))):
         node = OmegaConf.to_container(cfg[group], resolve=True)
         assert isinstance(node, dict)

@@ -3,10 +3,17 @@
 Each message is embedded once and ranked with a matrix product. Reports Recall@k, nDCG@k and MRR
 overall and per query kind, and per-tier win rates (how often the positive outscores its hard /
 medium / easy negatives) where samples with negatives are given.
+
+The speaker-shortcut check (DESIGN.md, metrics): hard negatives are the other speaker's turns, so a model can
+learn to rank the speaker a question names first. For each question that names exactly one of its conversation's
+two speakers (the speaker's name as a whole word of the text, case as written: LoCoMo's questions name people
+so; a synthetic query names its target, by first or full name, unless it refers to them by description), the
+share of its top 10 said by that speaker is reported beside the share of its evidence said by them.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +26,12 @@ from hins.dataset import message_key, passage_text
 from hins.metrics import mean_metrics, query_metrics, rank_by_score
 from hins.model import Embedder
 from hins.records import Conversation, Query
+
+
+SHORTCUT_K = 10  # the speaker-shortcut check reads each question's top 10
+TOP_SHARE = f"speaker_share@{SHORTCUT_K}"
+# Keys of a per-query row that only questions naming one speaker carry (not retrieval metrics).
+SHORTCUT_KEYS = ("named_speaker", TOP_SHARE, "evidence_speaker_share")
 
 
 @dataclass
@@ -57,9 +70,27 @@ def evaluate(embedder: Embedder, data: EvalSet, ks: Sequence[int], ndcg_k: int =
     return score(embed(embedder, data, batch_size), data, ks, ndcg_k)
 
 
+def named_speaker(text: str, speakers: Sequence[str]) -> str | None:
+    """The one speaker of ``speakers`` whose name ``text`` holds as a whole word (``Ann's`` names Ann, ``Anne``
+    does not), or None when it names neither or both."""
+    named = [s for s in speakers if re.search(rf"(?<!\w){re.escape(s)}(?!\w)", text)]
+    return named[0] if len(named) == 1 else None
+
+
+def shortcut_summary(per_query: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The speaker-shortcut check over per-query rows: how many questions name one speaker, and the mean over them
+    of the share of the top SHORTCUT_K said by that speaker (``top_share``) and of the evidence (``evidence_share``);
+    the shares are None when no question names one speaker."""
+    named = [r for r in per_query if "named_speaker" in r]
+    return {"k": SHORTCUT_K, "n": len(named),
+            "top_share": float(np.mean([r[TOP_SHARE] for r in named])) if named else None,
+            "evidence_share": float(np.mean([r["evidence_speaker_share"] for r in named])) if named else None}
+
+
 def score(vectors: EvalVectors, data: EvalSet, ks: Sequence[int], ndcg_k: int = 10) -> dict[str, Any]:
     """Rank each query's own conversation by a matrix product and average the metrics."""
     spans: dict[str, tuple[int, int]] = {}
+    convs = {conv.cid: conv for conv in data.conversations}
     start = 0
     for conv in data.conversations:
         spans[conv.cid] = (start, start + len(conv.messages))
@@ -74,18 +105,29 @@ def score(vectors: EvalVectors, data: EvalSet, ks: Sequence[int], ndcg_k: int = 
         row = query_metrics(ranking, set(q.evidence), ks, ndcg_k)
         rows.append(row)
         by_kind[q.kind].append(row)
-        per_query.append({"qid": q.qid, "kind": q.kind, **row})
+        per_query.append({"qid": q.qid, "kind": q.kind, **row, **_speaker_shares(q, convs[q.cid], ranking)})
     result: dict[str, Any] = {
         "n_queries": len(rows),
         "n_conversations": len(data.conversations),
         "overall": mean_metrics(rows),
         "by_kind": {k: {"n": len(v), **mean_metrics(v)} for k, v in sorted(by_kind.items())},
         "per_query": per_query,
+        "speaker_shortcut": shortcut_summary(per_query),
     }
     if data.samples is not None and len(data.samples):
         result["win_rate"] = _win_rates(data, dict(zip(vectors.keys, passages)),
                                         {q.qid: v for q, v in zip(data.queries, queries)})
     return result
+
+
+def _speaker_shares(q: Query, conv: Conversation, ranking: Sequence[int]) -> dict[str, Any]:
+    """The shortcut check's per-query fields (none for a question that does not name exactly one speaker)."""
+    speaker = named_speaker(q.text, conv.speakers)
+    if speaker is None:
+        return {}
+    said = [m.speaker == speaker for m in conv.messages]  # by position: message ids are positions
+    return {"named_speaker": speaker, TOP_SHARE: float(np.mean([said[i] for i in ranking[:SHORTCUT_K]])),
+            "evidence_speaker_share": float(np.mean([said[m] for m in q.evidence]))}
 
 
 def _win_rates(data: EvalSet, vectors: dict[str, np.ndarray], query_vecs: dict[str, np.ndarray]) -> dict[str, float]:
@@ -120,17 +162,38 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
                              + " | ".join(_pct(results[n]["by_kind"][kind].get(metric)) for n in names) + " |")
     for tier in first.get("win_rate", {}):
         lines.append(f"| win rate vs {tier} | " + " | ".join(_pct(results[n]["win_rate"].get(tier)) for n in names) + " |")
+    lines += _shortcut_rows({n: results[n].get("speaker_shortcut") for n in names})
     return "\n".join(lines)
+
+
+def _shortcut_rows(by_model: dict[str, dict[str, Any] | None]) -> list[str]:
+    """Table rows of the speaker-shortcut check, one column per model (none where no question names one speaker)."""
+    first = next(iter(by_model.values()))
+    if not first or not first["n"]:
+        return []
+    return [f"| top {first['k']} said by the speaker the question names (n={first['n']}) | "
+            + " | ".join(_pct(s["top_share"] if s else None) for s in by_model.values()) + " |",
+            "| evidence said by the speaker the question names | "
+            + " | ".join(_pct(s["evidence_share"] if s else None) for s in by_model.values()) + " |"]
+
+
+def shortcut_table(by_model: dict[str, dict[str, Any] | None]) -> str:
+    """The speaker-shortcut check alone (for reports whose main table has another layout), in %."""
+    rows = _shortcut_rows(by_model)
+    if not rows:
+        return "No question names exactly one speaker: no speaker-shortcut check."
+    return "\n".join(["| speaker-shortcut check | " + " | ".join(by_model) + " |", "|---|" + "---|" * len(by_model),
+                      *rows])
 
 
 def cross_validation_summary(name: str, folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Pool per-question results over folds (each question is held out once) and give fold-to-fold spread."""
-    out: dict[str, Any] = {"name": name, "folds": len(folds), "pooled": {}, "fold_sd": {},
+    out: dict[str, Any] = {"name": name, "folds": len(folds), "pooled": {}, "fold_sd": {}, "speaker_shortcut": {},
                            "per_fold": [{"fold": f["fold"], "data": f["data"], "training": f["training"],
                                          **{m: f["results"][m]["overall"] for m in f["results"]}} for f in folds]}
     for model in folds[0]["results"]:
         rows = [r for f in folds for r in f["results"][model]["per_query"]]
-        metrics = [k for k in rows[0] if k not in ("qid", "kind")]
+        metrics = [k for k in rows[0] if k not in ("qid", "kind", *SHORTCUT_KEYS)]
         kinds = sorted({r["kind"] for r in rows})
         pooled = {"overall": {"n": len(rows), **mean_metrics([{k: r[k] for k in metrics} for r in rows])},
                   **{kind: {"n": sum(r["kind"] == kind for r in rows),
@@ -144,6 +207,7 @@ def cross_validation_summary(name: str, folds: Sequence[dict[str, Any]]) -> dict
             spread[group] = {k: float(np.std([m[k] for m in fold_means], ddof=1)) if len(fold_means) > 1 else 0.0
                              for k in metrics}
         out["pooled"][model], out["fold_sd"][model] = pooled, spread
+        out["speaker_shortcut"][model] = shortcut_summary(rows)
     return out
 
 

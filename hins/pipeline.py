@@ -27,12 +27,13 @@ from hins import dataset as ds
 from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
 from hins.config import RunConfig, group_key
 from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
-                           evaluate, test_set_id)
+                           evaluate, shortcut_table, test_set_id)
 from hins.evaluate import score as score_vectors
+from hins.calibrate import BOOTSTRAP, measure
 from hins.model import Embedder, ModelSpec, load_embedder
 from hins.negatives import Ranker, build_samples
 from hins.queries import calibrate, is_llm_query
-from hins.records import Conversation, DataError, Query
+from hins.records import TIERS, Conversation, DataError, Query
 from hins.topics import assign_topics, tfidf_embed
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,38 @@ class PipelineData:
     datasets: dict[str, Any]  # split -> samples dataset
     stats: dict[str, Any]
     query_key: str  # identifies the conversations, topics and queries (the artifacts' chained key)
+
+
+@dataclass
+class ExtraSet:
+    """One ``eval.extra`` file as a test set: every conversation it holds, with its questions."""
+
+    name: str  # the file's name, numbered when two files share one: its key under "extra" in results.json
+    path: str
+    data: EvalSet
+    key: str  # the file's content and the categories evaluated: the source key of its base-model vectors
+
+
+def extra_sets(run: RunConfig) -> list[ExtraSet]:
+    """``eval.extra``: each LoCoMo-format file read by the LoCoMo loader, its questions of the evaluated categories
+    (``data.eval_categories`` on LoCoMo data, else the paper's 1-4) over all its conversations, in the run's passage
+    template. Read before any training, so a malformed file stops the run at once, naming its ``eval.extra`` entry."""
+    from hins.locomo import DEFAULT_CATEGORIES, LocomoFormatError, load_locomo, locomo_eval_set
+
+    categories = list(run.data.eval_categories if run.data.source == "locomo" else DEFAULT_CATEGORIES)
+    out: list[ExtraSet] = []
+    for i, path in enumerate(run.eval.extra):
+        try:
+            data = locomo_eval_set(load_locomo(path), categories=categories, template=run.data.passage_template)
+        except LocomoFormatError as err:
+            raise LocomoFormatError(f"eval.extra[{i}]: {err}") from None
+        if not data.queries:
+            raise DataError(f"eval.extra[{i}]: {path} holds no question of categories {categories} with valid evidence")
+        stem, name, n = Path(path).stem, Path(path).stem, 2
+        while name in {x.name for x in out}:
+            name, n = f"{stem}-{n}", n + 1
+        out.append(ExtraSet(name, str(path), data, config_key("extra", sha256_file(Path(path)), categories)))
+    return out
 
 
 class Pipeline:
@@ -271,18 +304,27 @@ class Pipeline:
                   labels: dict[str, list[str]], splits: dict[str, list[str]],
                   embedder: Embedder | None = None) -> tuple[dict[str, Any], dict]:
         """Samples for each split, from that split's queries; easy negatives come from the same split only.
-        The ``mined`` baseline ranks candidates with ``embedder`` (the untuned base model)."""
+        The ``mined`` baseline ranks candidates with ``embedder`` (the untuned base model); ``ratios: calibrated``
+        draws every split by the ratios measured on the training split alone (``calibration``), recorded in the
+        stats beside the effective ratios."""
         neg = self.run.negatives
-        spec = neg.spec()
+        if neg.uses_model and embedder is None:
+            raise ValueError(f"negatives (strategy={neg.strategy}, ratios={neg.ratios}) need the base model; it is "
+                             "not loaded")
+        calibration = None
+        if neg.calibrated:
+            calibration = self.calibration(query_key, convs, queries["train"], labels, splits["train"],
+                                           embedder)  # type: ignore[arg-type]
+        spec = neg.spec({t: calibration["tiers"][t]["share"] for t in TIERS} if calibration else None)
         mined = spec.strategy == "mined"
-        if mined and embedder is None:
-            raise ValueError("negatives.strategy=mined needs the base model; it is not loaded with stop_after=data")
         key = config_key("negatives", query_key, neg.model_dump(), splits,
                          {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
-                         self.run.seed, self.run.model.model_dump() if mined else None)
+                         self.run.seed, self.run.model.model_dump() if mined else None, spec.ratios)
 
         def build(tmp: Path) -> None:
             stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
+            if calibration is not None:
+                stats["calibration"] = calibration
             for split, cids in splits.items():
                 if not cids:
                     continue
@@ -309,6 +351,33 @@ class Pipeline:
         datasets, stats = self.store.get_or_build("negatives", key, build, load)
         log.info("samples dataset: %s", self.store.path("negatives", key))
         return datasets, stats
+
+    def calibration(self, query_key: str, convs: dict[str, Conversation], queries: Sequence[Query],
+                    labels: dict[str, list[str]], cids: Sequence[str], embedder: Embedder, top_n: int | None = None,
+                    pool: str = "group", n_boot: int = BOOTSTRAP) -> dict[str, Any]:
+        """The tier mix of the base model's top ``top_n`` (default negatives.k) distractors of ``queries`` over the
+        conversations ``cids`` alone (hins.calibrate.measure): for ``negatives.ratios=calibrated`` the training
+        split's queries and conversations, so nothing of a held-out conversation shapes the ratio its fold trains
+        with. Cached per (data, model, conversations, queries, settings)."""
+        neg = self.run.negatives
+        top_n = top_n or neg.k
+        if not queries:
+            raise DataError(f"calibration: no training query in the {len(cids)} training conversations (check "
+                            "data.train_categories / data.train_queries / queries.evidence_min)")
+        key = config_key("calibration", query_key, *self.model_key(), list(cids), [q.qid for q in queries],
+                         self.run.data.passage_template, top_n, pool, neg.group_size, n_boot, self.run.seed)
+
+        def build(tmp: Path) -> None:
+            split = {c: convs[c] for c in cids}
+            ranker = self.base_ranker(query_key, list(split.values()), queries, embedder)
+            write_json(tmp / "calibration.json", measure(ranker, split, queries, labels, top_n, neg.group_size, pool,
+                                                         n_boot, self.run.seed))
+
+        result = self.store.get_or_build("calibration", key, build,
+                                         lambda path: json.loads((path / "calibration.json").read_text()))
+        log.info("calibration on %d training conversations (%d queries): negatives.ratios=%s", len(cids),
+                 len(queries), result["ratio"])
+        return result
 
     def splits(self, cids: list[str], fold: int | None) -> dict[str, list[str]]:
         data = self.run.data
@@ -433,31 +502,46 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
               f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "
               f"per step in {Path(output_dir) / 'dry_run.json'}")
         return {"name": run.name, "dry_run": estimate, "results": None}
-    needs_model = run.stop_after != "data" or run.topics.uses_model
+    needs_model = run.stop_after != "data" or run.topics.uses_model or run.negatives.uses_model
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
     out = Path(output_dir)
     from hins.disk import log_estimate
 
     log_estimate(run, cfg.paths.cache_dir, out, embedder)
+    extras = extra_sets(run) if run.stop_after != "data" else []
     folds = run_folds(run)
     if len(folds) == 1:
-        return _run_one(cfg, run, embedder, out, folds[0])
-    summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f) for f in folds]
+        return _run_one(cfg, run, embedder, out, folds[0], extras)
+    summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f, extras) for f in folds]
     if run.stop_after == "data":
         return {"name": run.name, "folds": summaries, "results": None}
     summary = cross_validation_summary(run.name, summaries)
     summary["objective"] = summary["pooled"]["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]
-    write_json(out / "results.json", summary)
     table = cv_table(summary)
-    (out / "results.md").write_text(f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n")
+    text = (f"# {run.name}: {len(folds)} folds by conversation\n\n{table}\n\n"
+            f"Pooled over folds, in %:\n\n{shortcut_table(summary['speaker_shortcut'])}\n")
+    if extras:
+        # Every fold's model evaluates every question of an extra set: pooled over the fold models, n counts
+        # (fold, question) pairs and ± is the sd between the fold models.
+        summary["extra"] = {
+            x.name: {"path": x.path, "test_set": summaries[0]["extra"][x.name]["test_set"],
+                     **cross_validation_summary(run.name, [{**f, "results": f["extra"][x.name]["results"]}
+                                                           for f in summaries])}
+            for x in extras}
+        for x in extras:
+            extra = summary["extra"][x.name]
+            text += (f"\n## Extra test set {x.name} ({x.path}): every fold's model on all of it (n = fold × question)"
+                     f"\n\n{cv_table(extra)}\n\n{shortcut_table(extra['speaker_shortcut'])}\n")
+    write_json(out / "results.json", summary)
+    (out / "results.md").write_text(text)
     print(f"\nResults over {len(folds)} folds (%, pooled over questions; ± = sd of fold means):\n{table}\n\n"
           f"Written to {out}")
     return summary
 
 
 def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Path,
-             fold: int | None) -> dict[str, Any]:
+             fold: int | None, extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
     from hins.train import finish_resume, fit  # Lightning is imported only when training
 
     pipe = Pipeline(cfg, run, out)
@@ -479,17 +563,29 @@ def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Pa
                               (lambda m: _val_metrics(score(m, val))) if val else None, out,
                               resume_dir(cfg, run, data.query_key, fold))
     results["trained"] = score(trained, test)
+    extra = {x.name: {"path": x.path, "test_set": test_set_id(x.data), "results": {
+        "untuned": score_vectors(pipe.base_vectors(x.key, x.data.conversations, x.data.queries, embedder), x.data,
+                                 run.eval.ks, run.eval.ndcg_k),
+        "trained": score(trained, x.data)}} for x in extras}
     finish_resume(train_info, out)
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
     table = comparison_table(results)
     summary = {"name": run.name, "fold": fold, "eval_split": run.eval.split, "test_set": test_set_id(test),
                "results": results, "training": train_info, "data": data.stats["samples"],
                "objective": results["trained"]["overall"][f"ndcg@{run.eval.ndcg_k}"]}
+    text = (f"# {run.name}: held-out {run.eval.split} conversations ({results['trained']['n_queries']} queries)\n\n"
+            f"Metrics in %.\n\n{table}\n")
+    if extra:
+        summary["extra"] = extra
+    for x in extras:
+        res = extra[x.name]["results"]
+        text += (f"\n## Extra test set {x.name} ({x.path}: {res['trained']['n_queries']} queries, "
+                 f"{len(x.data.conversations)} conversations)\n\n{comparison_table(res)}\n")
     write_json(out / "results.json", summary)
-    (out / "results.md").write_text(
-        f"# {run.name}: held-out {run.eval.split} conversations ({results['trained']['n_queries']} queries)\n\n"
-        f"Metrics in %.\n\n{table}\n")
-    print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n\n"
+    (out / "results.md").write_text(text)
+    named = "".join(f"\nExtra test set {x.name}, trained: {_brief(extra[x.name]['results']['trained'])}"
+                    for x in extras)
+    print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n{named}\n"
           f"Written to {out}")
     return summary
 

@@ -43,9 +43,19 @@ def test_full_is_the_paper_recipe():
     assert run.negatives.k == 15 and run.negatives.ratios == {"hard": 0.3, "medium": 0.3, "easy": 0.4}
 
 
-@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins", "mined", "calibrated_locomo", "calibrated_synthetic"])
+@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins", "mined", "calibrated"])
 def test_negative_variants_validate(group):
     validate(_compose(f"negatives={group}"))
+
+
+def test_calibrated_ratios_are_measured_not_configured():
+    neg = validate(_compose("negatives.ratios=calibrated")).negatives
+    assert neg.calibrated and neg.uses_model
+    with pytest.raises(ValueError, match="measured per run"):
+        neg.spec()
+    assert neg.spec({"hard": 0.1, "medium": 0.2, "easy": 0.7}).effective_ratios()["easy"] == pytest.approx(0.7)
+    with pytest.raises(ConfigError, match="strategy=uniform draws no tiers"):
+        validate(_compose("negatives=uniform", "negatives.ratios=calibrated"))
 
 
 def test_ratio_weights_are_normalised():
@@ -77,6 +87,9 @@ def test_models_validate(model):
         ("negatives.ratios=30-x-40", "hard-medium-easy weights such as 30-30-40"),
         ("negatives.ratios=0-0-0", "hard-medium-easy weights such as 30-30-40"),
         ("negatives.mine_margin=-0.1", "negatives.mine_margin"),
+        ("negatives.ratios=calibrate", "or 'calibrated', got 'calibrate'"),
+        ("eval.extra=[/no/such.json]", "eval.extra[0]: no file at '/no/such.json'"),
+        (f"eval.extra=[{ROOT / 'tests' / 'fixtures' / 'locomo_tiny.json'},/no/such.json]", "eval.extra[1]: no file"),
         ("+topics.k_mx=3", "topics"),
         ("data.passage_template='{who}: {text}'", "data.passage_template"),
         ("model.encode_dtype=float16", "model.encode_dtype"),

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
 from hins.config import validate
-from hins.pipeline import Pipeline, fold_split
+from hins.pipeline import Pipeline, fold_split, load_model
 from hins.records import DataError
 from tests.conftest import ROOT
 
@@ -90,13 +90,82 @@ def test_no_turn_question_or_observation_of_the_evaluated_fold_reaches_training(
         assert not any(p.split(": ", 1)[1] in held_texts for p in [row["pos"], *row["neg"]])
 
 
+def _rewrite(path: Path, out: Path, cids: set[str]) -> Path:
+    """``path`` with the conversations ``cids`` changed: every turn reworded, every question's and observation's
+    evidence moved to the conversation's first turn (or, for questions citing it, its second)."""
+    samples = json.loads(path.read_text())
+    for s in samples:
+        if s["sample_id"] not in cids:
+            continue
+        turns = [t for v in s["conversation"].values() if isinstance(v, list) for t in v]
+        for t in turns:
+            t["text"] = f"something else entirely, {t['text'][::-1]}"
+        first, second = turns[0]["dia_id"], turns[1]["dia_id"]
+        for qa in s["qa"]:
+            qa["evidence"] = [second if first in str(qa.get("evidence")) else first]
+        for per_speaker in s.get("observation", {}).values():
+            for facts in per_speaker.values():
+                for fact in facts:
+                    fact[1:] = [second]
+    out.write_text(json.dumps(samples))
+    return out
+
+
+def _calibration(tmp_path: Path, path: Path, cache: str, fold: int = 0) -> tuple[dict, dict]:
+    cfg = _cfg(tmp_path, f"data.path={path}", "negatives=calibrated", "negatives.k=3", "negatives.group_size=2",
+               f"paths.cache_dir={tmp_path / cache}")
+    run = validate(cfg)
+    data = Pipeline(cfg, run, tmp_path / "out").prepare(load_model(run), fold)
+    return data.stats["negatives"], data.splits
+
+
+def test_calibrated_ratios_read_only_the_training_split(tmp_path, four_conversations):
+    """``negatives=calibrated``: the fold's ratio comes from its training conversations alone; rewording a held-out
+    conversation and moving its evidence leaves the ratio (and its intervals) as they were, the same change to a
+    training conversation moves it; the training negatives are drawn by the measured ratio."""
+    stats, splits = _calibration(tmp_path, four_conversations, "a")
+    calibration = stats["calibration"]
+    assert calibration["conversations"] == splits["train"] and set(splits["test"]).isdisjoint(splits["train"])
+    assert calibration["distractors"] == 3 * calibration["questions"] > 0
+    shares = {t: calibration["tiers"][t]["share"] for t in ("hard", "medium", "easy")}
+    assert stats["effective_ratios"] == pytest.approx(shares)
+    assert all(v["ci_low"] <= v["share"] <= v["ci_high"] for v in calibration["tiers"].values())
+
+    held_out = _rewrite(four_conversations, tmp_path / "held_out.json", set(splits["test"]))
+    changed, same_splits = _calibration(tmp_path, held_out, "b")
+    assert same_splits == splits and changed["calibration"] == calibration
+
+    trained_on = _rewrite(four_conversations, tmp_path / "trained_on.json", {splits["train"][0]})
+    moved, _ = _calibration(tmp_path, trained_on, "c")
+    assert moved["calibration"]["all"] != calibration["all"]
+
+
+def test_calibrate_command_reads_the_training_split_of_a_given_fold(tmp_path, four_conversations):
+    """``python -m hins.calibrate data.fold=1`` measures what a run of fold 1 with negatives=calibrated draws by,
+    and names the conversations it read."""
+    from hins.calibrate import _measure_run, report
+
+    overrides = [f"data.path={four_conversations}", "model=tiny_random", "negatives.k=3", "negatives.group_size=2"]
+    os.environ["HINS_ROOT"] = str(tmp_path)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="calibrate", overrides=[*overrides, "data.fold=1"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+    run = validate(cfg)
+    result, used = _measure_run(Pipeline(cfg, run, tmp_path / "tool"), load_model(run), 3, "group", 2000)
+    stats, splits = _calibration(tmp_path, four_conversations, "cache", fold=1)
+    assert result["conversations"] == splits["train"] and "fold 1" in used
+    assert result == stats["calibration"]
+    text = report(result, {"data": "locomo", "model": "tiny", "top_n": 3, "pool": "group", "conversation_set": used})
+    assert f"Conversations read: {used}: {', '.join(splits['train'])}." in text
+
+
 @pytest.mark.slow
 def test_locomo_cv_end_to_end(tmp_path, four_conversations):
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "hins.run", "+experiment=locomo_cv", "model=tiny_random", "logger=csv",
          f"data.path={four_conversations}", "negatives.k=3", "negatives.group_size=2", "trainer.batch_size=4",
-         "trainer.max_steps=2"],
+         "trainer.max_steps=2", f"eval.extra=[{FIXTURE}]"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = next((tmp_path / "outputs" / "runs" / "locomo_cv").iterdir())
@@ -109,3 +178,10 @@ def test_locomo_cv_end_to_end(tmp_path, four_conversations):
     assert set(pooled["trained"]["overall"]) >= {"recall@1", "recall@50", "ndcg@10", "mrr"}
     assert (run / "fold_0" / "results.json").exists() and (run / "fold_1" / "model" / "modules.json").exists()
     assert "± " in (run / "results.md").read_text()
+    # eval.extra: each fold's model evaluates all of the extra file; the summary pools them
+    extra = summary["extra"]["locomo_tiny"]
+    assert extra["pooled"]["trained"]["overall"]["n"] == 2 * 9 and extra["speaker_shortcut"]["trained"]["n"] > 0
+    for f in (0, 1):
+        fold = json.loads((run / f"fold_{f}" / "results.json").read_text())
+        assert fold["extra"]["locomo_tiny"]["test_set"] == extra["test_set"]
+    assert "## Extra test set locomo_tiny" in (run / "results.md").read_text()

@@ -61,3 +61,45 @@ def test_multirun_over_negatives_reuses_cached_stages(tmp_path):
     assert log.count("stage base_vectors: building") == 3 and log.count("stage base_vectors: reusing") == 2
     jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
     assert len([j for j in jobs if (j / "results.json").exists()]) == 2
+
+
+FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"
+
+
+@pytest.mark.slow
+def test_extra_test_sets_are_evaluated_for_the_trained_model(tmp_path):
+    """``eval.extra``: every conversation of each LoCoMo-format file evaluated, untuned and trained, with the main test
+    set's metrics, each file its own test set in results.json and results.md (two files of one name numbered)."""
+    proc = _run(tmp_path, "+experiment=smoke", f"eval.extra=[{FIXTURE},{FIXTURE}]")
+    (run,) = (tmp_path / "outputs" / "runs" / "smoke").iterdir()
+    summary = json.loads((run / "results.json").read_text())
+    assert set(summary["extra"]) == {"locomo_tiny", "locomo_tiny-2"}
+    first, second = summary["extra"]["locomo_tiny"], summary["extra"]["locomo_tiny-2"]
+    assert first["path"] == str(FIXTURE) and first["test_set"] == second["test_set"] != summary["test_set"]
+    for model in ("untuned", "trained"):
+        res = first["results"][model]
+        # the fixture's category 1-4 questions with evidence, over both its conversations
+        assert res["n_queries"] == 9 and res["n_conversations"] == 2
+        assert set(res["overall"]) == set(summary["results"][model]["overall"])
+        assert {r["qid"].rsplit("-qa", 1)[0] for r in res["per_query"]} == {"tiny-1", "tiny-2"}
+        assert res["speaker_shortcut"]["n"] > 0
+        assert res["overall"] == second["results"][model]["overall"]
+    assert first["results"]["untuned"]["overall"] != first["results"]["trained"]["overall"]
+    log = proc.stdout + proc.stderr
+    assert log.count("stage base_vectors: building") == 2  # the main test set's and the file's (read once for both)
+    text = (run / "results.md").read_text()
+    assert f"## Extra test set locomo_tiny ({FIXTURE}: 9 queries, 2 conversations)" in text
+    assert "## Extra test set locomo_tiny-2" in text and "said by the speaker the question names" in text
+
+
+def test_a_malformed_extra_file_is_named_before_any_training(tmp_path):
+    from hins.config import validate
+    from hins.locomo import LocomoFormatError
+    from hins.pipeline import extra_sets
+    from tests.test_config import _compose
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"not": "a list"}')
+    run = validate(_compose(f"eval.extra=[{FIXTURE},{bad}]"))
+    with pytest.raises(LocomoFormatError, match=r"eval.extra\[1\]: .*bad.json: expected a JSON list"):
+        extra_sets(run)
