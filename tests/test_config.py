@@ -77,6 +77,10 @@ def test_models_validate(model):
         ("negatives.ratios=30-x-40", "hard-medium-easy weights such as 30-30-40"),
         ("negatives.ratios=0-0-0", "hard-medium-easy weights such as 30-30-40"),
         ("negatives.mine_margin=-0.1", "negatives.mine_margin"),
+        ("negatives.shortfall=replacement", "negatives.shortfall: expected 'backfill', 'mask' or 'drop'; "
+                                            "'replacement' was removed: a sample no longer holds a passage twice"),
+        ("negatives.shortfall=repeat", "negatives.shortfall"),
+        ("negatives.shortfall=mask", None),
         ("+topics.k_mx=3", "topics"),
         ("data.passage_template='{who}: {text}'", "data.passage_template"),
         ("model.encode_dtype=float16", "model.encode_dtype"),
