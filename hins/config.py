@@ -139,7 +139,7 @@ class NegativesConfig(_Strict):
     tiers: list[str] = Field(min_length=1)
     pool_caps: dict[str, float]
     medium_rule: Literal["prose", "literal"]
-    shortfall: Literal["backfill", "replacement", "drop"]
+    shortfall: Literal["backfill", "mask", "drop"]
     backfill_order: list[str]
     group_size: int = Field(ge=2)
     mine_margin: float = Field(ge=0, le=2)
@@ -159,6 +159,14 @@ class NegativesConfig(_Strict):
             raise ValueError(f"expected hard-medium-easy weights such as 30-30-40, a mapping, or 'calibrated', "
                              f"got {v!r}")
         return {t: w / sum(weights) for t, w in zip(TIERS, weights)}
+
+    @field_validator("shortfall", mode="before")
+    @classmethod
+    def _no_repeats(cls, v: Any) -> Any:
+        if v == "replacement":  # the old policy: it drew the same passage twice into a sample
+            raise ValueError("expected 'backfill', 'mask' or 'drop'; 'replacement' was removed: a sample no longer "
+                             "holds a passage twice (a short sample keeps fewer negatives under backfill or mask)")
+        return v
 
     @field_validator("ratios", "pool_caps")
     @classmethod

@@ -12,6 +12,12 @@ No evidence message of the query is ever a negative. Each sample then draws K ne
 pools, per-tier counts by largest remainder (ties to the harder tier). Every random choice is seeded
 by (seed, query id) or (seed, sample id), so a sample does not change when others are added.
 
+A sample never holds the same passage twice (the tiers' pools are disjoint, draws are without replacement).
+When a tier's pool cannot supply its count, ``shortfall`` decides: ``backfill`` takes the rest from the enabled
+tiers' candidates beyond the caps (``backfill_order``), ``mask`` leaves the slots empty, ``drop`` drops the
+sample. A sample left with fewer than K negatives (also ``uniform``/``mined`` with fewer than K candidates,
+except under ``drop``) keeps them, and the loss masks its empty slots; one with none is dropped.
+
 Speed (~201k samples in a few seconds on one CPU core, ``benchmarks/data_construction.py``): one generator is
 re-seeded per query and per sample (the same state as a new ``random.Random(text)``), draws go through
 ``_sample`` (``random.Random.sample``'s algorithm without its per-call overhead: the same draws, checked by the
@@ -44,7 +50,7 @@ class NegativeSpec:
     strategy: str = "hierarchical"  # hierarchical | uniform | mined
     pool_caps: dict[str, float] = field(default_factory=lambda: {"hard": 2.0, "medium": 1.0, "easy": 1.0})
     medium_rule: str = "prose"  # prose | literal
-    shortfall: str = "backfill"  # backfill | replacement | drop
+    shortfall: str = "backfill"  # backfill | mask | drop
     backfill_order: tuple[str, ...] = ("easy", "medium", "hard")
     group_size: int = 4
     mine_margin: float = 0.05  # mined: a negative scores at most (positive's score - margin) under the base model
@@ -81,14 +87,17 @@ class NegativeStats:
     """What was asked for and what was realised, written beside the dataset."""
 
     samples: int = 0
-    dropped_samples: int = 0
+    dropped_samples: int = 0  # by shortfall=drop, or left without a negative
+    k: int = 0  # negatives asked for per sample
     requested: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
     realised: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
     candidates_mean: dict[str, float] = field(default_factory=dict)
     pool_mean: dict[str, float] = field(default_factory=dict)
-    short_samples: int = 0  # samples where at least one tier's pool could not supply its count
+    short_samples: int = 0  # samples where a tier's pool (uniform, mined: the candidates) fell short of its count
     backfilled: int = 0  # negatives taken from another tier (or beyond the cap) because of a shortfall
-    repeated: int = 0  # negatives drawn a second time because every source ran dry
+    masked_slots: int = 0  # empty negative slots over the kept samples (K minus each one's negatives)
+    distinct_mean: float = 0.0  # distinct negatives per kept sample
+    distinct_min: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,7 +256,9 @@ def _cap(items: list, cap: float, rng: random.Random) -> list:
 
 
 def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random.Random,
-          stats: NegativeStats) -> list[tuple[str, int]] | None:
+          stats: NegativeStats) -> tuple[list[tuple[str, int]], bool]:
+    """The sample's negatives, and whether a tier's pool fell short of its count (then, under ``backfill``, the
+    enabled tiers' other candidates make up what they can; the sample may still hold fewer than K)."""
     chosen: list[tuple[str, int]] = []
     deficit = 0
     for tier in TIERS:
@@ -255,15 +266,11 @@ def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random
         want = counts[tier]
         if want <= len(pool):
             chosen += _sample(rng, pool, want)
-        elif spec.shortfall == "replacement" and pool:
-            chosen += _sample(rng, pool, len(pool)) + rng.choices(pool, k=want - len(pool))
         else:
             chosen += pool
             deficit += want - len(pool)
-    if deficit:
-        stats.short_samples += 1
-        if spec.shortfall == "drop":
-            return None
+    short = deficit > 0
+    if short and spec.shortfall == "backfill":
         taken = set(chosen)
         # Back-fill beyond the caps, from the enabled tiers in order (easy first by default).
         for tier in [t for t in spec.backfill_order if t in spec.tiers]:
@@ -275,12 +282,7 @@ def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random
             deficit -= len(extra)
             if not deficit:
                 break
-        if deficit:
-            if not chosen:
-                return None
-            chosen += rng.choices(chosen, k=deficit)
-            stats.repeated += deficit
-    return chosen
+    return chosen, short
 
 
 def build_samples(
@@ -307,6 +309,7 @@ def build_samples(
     cand_sum: Counter = Counter()
     pool_sum: Counter = Counter()
     realised: Counter = Counter()
+    distinct_sum, distinct_min = 0, spec.k
     easy_cache: dict[str, _Easy] = {}
     rng = random.Random()  # re-seeded per query and per sample: the same state as random.Random(text), cheaper
     with _gc_paused():
@@ -331,19 +334,30 @@ def build_samples(
                 sid = f"{query.qid}-p{pos}"
                 if spec.strategy == "mined":
                     negs = Ranker.top(everything, scores, spec.k, below=float(pos_scores[i]) - spec.mine_margin)
+                    short = len(negs) < spec.k
                 else:
                     rng.seed(f"{seed}:sample:{sid}")
                     if spec.strategy == "uniform":
                         negs = _sample(rng, everything, min(spec.k, len(everything)))
+                        short = len(negs) < spec.k
                     else:
-                        negs = _draw(pools, spec, counts, rng, stats)
-                if negs is None or len(negs) < spec.k:
+                        negs, short = _draw(pools, spec, counts, rng, stats)
+                if short:
+                    stats.short_samples += 1
+                if not negs or (short and spec.shortfall == "drop"):
                     stats.dropped_samples += 1
                     continue
+                distinct = len(set(negs))  # counted, not assumed: the tests hold it to len(negs)
+                distinct_sum += distinct
+                distinct_min = min(distinct_min, distinct)
+                stats.masked_slots += spec.k - len(negs)
                 tiers = pools.tiers(negs)
                 samples.append(Sample(sid, query.qid, query.cid, query.text, pos, negs, tiers))
                 realised.update(tiers)
     stats.samples = len(samples)
+    stats.k = spec.k
+    if samples:
+        stats.distinct_mean, stats.distinct_min = distinct_sum / len(samples), distinct_min
     if spec.strategy == "hierarchical":
         stats.requested = {t: counts[t] * len(samples) for t in TIERS}
     for t, n in realised.items():  # in order of first appearance, after the three tiers

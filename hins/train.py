@@ -45,6 +45,9 @@ class SampleCollator:
     """Tokenise a batch of samples: queries, then every sample's positive and negatives in order; either packed
     into one unpadded token stream (``packing``) or as padded queries and length-sorted passage chunks.
 
+    A sample whose tiers ran dry holds fewer negatives than the others: only its real passages are encoded, and
+    ``mask`` ([B, 1+K], None when no sample is short) says which of its slots they fill (the loss masks the rest).
+
     Packed batches tokenise each distinct text once: every message is a negative of many samples and every
     query has a sample per evidence message, so a step's 17 x batch texts are mostly ids already seen (at batch
     512 tokenising them anew costs a loader worker about as long as a GPU step takes)."""
@@ -66,9 +69,9 @@ class SampleCollator:
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         passages = [p for r in rows for p in [r["pos"], *r["neg"]]]
-        group = 1 + len(rows[0]["neg"])
-        if any(1 + len(r["neg"]) != group for r in rows):
-            raise ValueError("every sample of a batch must have the same number of negatives")
+        sizes = [1 + len(r["neg"]) for r in rows]
+        group = max(sizes)
+        mask = torch.arange(group)[None, :] < torch.tensor(sizes)[:, None] if min(sizes) < group else None
         qids = [r["qid"] for r in rows]
         index = {q: i for i, q in enumerate(dict.fromkeys(qids))}
         queries = [r["query"] for r in rows]
@@ -78,7 +81,7 @@ class SampleCollator:
         else:
             texts = {"query": self.embedder.tokenize(queries, "query"),
                      "passages": self.embedder.tokenize_by_length(passages, "passage", self.chunk)}
-        return {**texts, "group": group, "query_group": torch.tensor([index[q] for q in qids]),
+        return {**texts, "group": group, "mask": mask, "query_group": torch.tensor([index[q] for q in qids]),
                 "sid": [r["sid"] for r in rows]}
 
 
@@ -114,8 +117,12 @@ class ContrastiveModule(pl.LightningModule):
             q, p = texts[:n], texts[n:]
         else:
             q, p = self.embedder(batch["query"]), self.embedder.forward_chunks(*batch["passages"])
-        p = p.view(n, batch["group"], -1)
-        loss = self.loss_fn(q, p, batch["query_group"])
+        mask = batch["mask"]
+        if mask is None:
+            p = p.view(n, batch["group"], -1)
+        else:  # the real passages into their slots (row-major, as collated); the empty ones stay zero, masked
+            p = p.new_zeros(n, batch["group"], p.shape[-1]).masked_scatter(mask[..., None], p)
+        loss = self.loss_fn(q, p, batch["query_group"], mask)
         # Checked every log_every_n_steps steps (check_finite), not here: no extra host sync per step.
         self._unchecked.append((self.global_step, batch_idx, self.current_epoch, batch["sid"][:4], loss.detach()))
         # sync_dist: under DDP the logged value is the mean over the processes, the loss of the global batch.

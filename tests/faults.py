@@ -19,12 +19,12 @@ class FaultyLoss(InfoNCELoss):
         super().__init__(temperature, in_batch_negatives)
         self.calls = 0
 
-    def forward(self, query, passages, query_group=None):  # type: ignore[override]
+    def forward(self, query, passages, query_group=None, mask=None):  # type: ignore[override]
         step = self.calls
         self.calls += 1
         if self.crash_at is not None and step == self.crash_at:
             raise Crash(f"killed at step {step}")
-        loss = super().forward(query, passages, query_group)
+        loss = super().forward(query, passages, query_group, mask)
         nan_at = os.environ.get("HINS_NAN_AT")
         if nan_at is not None and step >= int(nan_at):
             loss = loss * torch.tensor(float("nan"))

@@ -90,6 +90,10 @@ def test_models_validate(model):
         ("negatives.ratios=calibrate", "or 'calibrated', got 'calibrate'"),
         ("eval.extra=[/no/such.json]", "eval.extra[0]: no file at '/no/such.json'"),
         (f"eval.extra=[{ROOT / 'tests' / 'fixtures' / 'locomo_tiny.json'},/no/such.json]", "eval.extra[1]: no file"),
+        ("negatives.shortfall=replacement", "negatives.shortfall: expected 'backfill', 'mask' or 'drop'; "
+                                            "'replacement' was removed: a sample no longer holds a passage twice"),
+        ("negatives.shortfall=repeat", "negatives.shortfall"),
+        ("negatives.shortfall=mask", None),
         ("+topics.k_mx=3", "topics"),
         ("data.passage_template='{who}: {text}'", "data.passage_template"),
         ("model.encode_dtype=float16", "model.encode_dtype"),

@@ -54,6 +54,45 @@ def test_in_batch_adds_other_passages_but_masks_same_query_positives():
     assert masked.item() == pytest.approx(F.cross_entropy(scores, torch.tensor([0, 3])).item(), rel=1e-5)
 
 
+def _ragged(kept: list[int], dim: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Queries, [B, 1+K] passages and their mask for samples keeping ``kept`` negatives of K = max(kept); the
+    empty slots hold large random vectors, which must not matter."""
+    q, p = _unit(len(kept), dim), _unit(len(kept), 1 + max(kept), dim)
+    mask = torch.arange(1 + max(kept))[None, :] <= torch.tensor(kept)[:, None]
+    p[~mask] = 50 * torch.randn(int((~mask).sum()), dim)
+    return q, p.requires_grad_(), mask
+
+
+def test_masked_slots_give_the_loss_over_the_kept_negatives():
+    torch.manual_seed(2)
+    kept = [5, 2, 3, 1]
+    q, p, mask = _ragged(kept)
+    loss = InfoNCELoss(0.05)
+    masked = loss(q, p, mask=mask)
+    per_sample = [loss(q[i : i + 1], p[i : i + 1, : 1 + k]) for i, k in enumerate(kept)]
+    for i, k in enumerate(kept):  # each sample alone: its masked loss is exactly the loss over its kept passages
+        assert loss(q[i : i + 1], p[i : i + 1], mask=mask[i : i + 1]).item() == per_sample[i].item()
+    assert masked.item() == pytest.approx(torch.stack(per_sample).mean().item(), rel=1e-6)  # float32 mean
+    masked.backward()
+    assert p.grad[~mask].abs().max() == 0 and p.grad[mask].abs().max() > 0
+
+
+def test_masked_slots_stay_out_of_the_in_batch_denominators():
+    torch.manual_seed(3)
+    kept = [4, 1, 2]
+    q, p, mask = _ragged(kept)
+    groups = torch.tensor([0, 1, 0])
+    masked = InfoNCELoss(0.1, in_batch_negatives=True)(q, p, groups, mask=mask)
+    # By hand: every sample scores the batch's real passages only; the positive of the other sample of its query
+    # is evidence (masked out).
+    real = p[mask]  # row-major: sample 0's 5 passages, then sample 1's 2, then sample 2's 3
+    starts = [0, 5, 7]
+    scores = (q @ real.T) / 0.1
+    scores[0, starts[2]] = scores[2, starts[0]] = -float("inf")
+    expected = F.cross_entropy(scores, torch.tensor(starts))
+    assert masked.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
 def test_temperature_must_be_positive():
     with pytest.raises(ValueError, match="temperature"):
         InfoNCELoss(0.0)

@@ -6,8 +6,11 @@ import random
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hins.negatives import NegativeSpec, _sample, build_samples, processing_groups, tier_counts
+from hins.negatives import NegativeSpec, _sample, build_samples, processing_groups, tier_counts, tier_of
+from hins.records import TIERS, Conversation, Message, Query
+from tests.conftest import make_conversation
 
 
 def test_tier_counts_largest_remainder_ties_to_harder():
@@ -76,7 +79,7 @@ def test_same_seed_same_samples_and_samples_independent_of_others(corpus):
     assert all(by_sid[s.sid] == s for s in half)
 
 
-def test_shortfall_backfill_drop_replacement(corpus):
+def test_shortfall_backfill_mask_drop(corpus):
     convs, queries, labels = corpus
     # Ask for 12 hard: only 6 candidates exist per query.
     spec = NegativeSpec(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2})
@@ -85,19 +88,42 @@ def test_shortfall_backfill_drop_replacement(corpus):
     assert stats.short_samples == len(samples) > 0
     assert all(len(s.negs) == 15 and s.tiers.count("hard") == 6 for s in samples)
     assert stats.backfilled == 6 * len(samples)  # from the easy candidates beyond the |V| cap
+    assert stats.masked_slots == 0 and stats.distinct_min == 15 and stats.distinct_mean == 15
+
+    masked, mstats = build_samples(convs, queries, labels, replace(spec, shortfall="mask"), seed=1)
+    assert [s.sid for s in masked] == [s.sid for s in samples]
+    # The 6 hard candidates and the 3 easy asked for; the 6 missing hard slots stay empty.
+    assert all(len(s.negs) == 9 and s.tiers.count("hard") == 6 and s.tiers.count("easy") == 3 for s in masked)
+    assert mstats.backfilled == 0 and mstats.masked_slots == 6 * len(masked) and mstats.short_samples == len(masked)
+    assert mstats.k == 15 and mstats.distinct_min == 9 and mstats.distinct_mean == 9
 
     dropped, dstats = build_samples(convs, queries, labels, replace(spec, shortfall="drop"), seed=1)
     assert dropped == [] and dstats.dropped_samples == len(samples)
-
-    rep, _ = build_samples(convs, queries, labels, replace(spec, shortfall="replacement"), seed=1)
-    assert all(s.tiers.count("hard") == 12 and len(set(s.negs[:12])) == 6 for s in rep)
+    assert dstats.distinct_mean == 0 and dstats.distinct_min == 0
 
 
-def test_just_hard_never_backfills_from_disabled_tiers(corpus):
+def test_just_hard_keeps_fewer_distinct_negatives_when_its_tier_runs_dry(corpus):
     convs, queries, labels = corpus
     samples, stats = build_samples(convs, queries, labels, NegativeSpec(tiers=("hard",)), seed=1)
-    assert all(set(s.tiers) == {"hard"} for s in samples)
-    assert stats.repeated == 9 * len(samples)  # 6 distinct hard candidates, K=15
+    assert all(set(s.tiers) == {"hard"} and len(s.negs) == len(set(s.negs)) == 6 for s in samples)  # 6 candidates
+    assert stats.samples == len(samples) == sum(len(q.evidence) for q in queries)
+    assert stats.short_samples == len(samples) and stats.masked_slots == 9 * len(samples)  # K=15
+    assert stats.distinct_mean == 6 and stats.distinct_min == 6 and stats.k == 15
+    # The same draws as before repeats were removed: main's samples (which then repeated 9 of the 6) cut to their
+    # distinct prefix, the repeats having been appended after every other draw.
+    rows = [[s.sid, s.pos, s.negs, s.tiers] for s in samples]
+    assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == "fd644a401669b534"
+
+
+def test_a_sample_left_without_negatives_is_dropped():
+    conv = make_conversation("c0", n_topics=1, per_topic=4)
+    # Evidence = Ann's 2 messages: the 2 hard candidates are Bob's; no other topic, no other conversation.
+    query = Query(qid="q", cid="c0", text="q", target=conv.speakers[0], kind="p1", topic="t0", evidence=[0, 2])
+    labels = {"c0": [m.topic for m in conv.messages]}
+    kept, stats = build_samples({"c0": conv}, [query], labels, NegativeSpec(tiers=("hard",)), seed=0)
+    assert [len(s.negs) for s in kept] == [2, 2] and stats.masked_slots == 26
+    none, stats = build_samples({"c0": conv}, [query], labels, NegativeSpec(tiers=("medium",)), seed=0)
+    assert none == [] and stats.dropped_samples == 2 == stats.short_samples
 
 
 def test_literal_medium_rule_can_draw_target_same_topic(corpus):
@@ -114,7 +140,8 @@ def test_literal_medium_rule_can_draw_target_same_topic(corpus):
 def test_uniform_baseline(corpus):
     convs, queries, labels = corpus
     samples, stats = build_samples(convs, queries, labels, NegativeSpec(strategy="uniform"), seed=1)
-    assert all(len(s.negs) == 15 for s in samples)
+    assert all(len(s.negs) == len(set(s.negs)) == 15 for s in samples)
+    assert stats.short_samples == stats.masked_slots == 0 and stats.distinct_min == 15
     by_qid = {q.qid: q for q in queries}
     assert all(not (c == s.cid and m in by_qid[s.qid].evidence) for s in samples for c, m in s.negs)
     assert stats.realised["easy"] > stats.realised["hard"]  # most messages of a group are other conversations'
@@ -138,7 +165,6 @@ def test_fast_sample_is_the_standard_librarys():
 @pytest.mark.parametrize("digest, kw", [
     ("84909174641713a8", {}),
     ("cf790ce07a56033d", dict(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2})),
-    ("3e2abd8ec2754db4", dict(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2}, shortfall="replacement")),
     ("6da9cc903f7ad977", dict(strategy="uniform")),
 ])
 def test_draws_are_those_of_the_reference_implementation(corpus, digest, kw):
@@ -148,3 +174,81 @@ def test_draws_are_those_of_the_reference_implementation(corpus, digest, kw):
     samples, _ = build_samples(convs, queries, labels, NegativeSpec(**kw), seed=1)
     rows = [[s.sid, s.pos, s.negs, s.tiers] for s in samples]
     assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == digest
+
+
+def test_uniform_keeps_fewer_negatives_than_k_when_candidates_run_out(corpus):
+    convs, queries, labels = corpus
+    # 42 of the own conversation's messages (48 minus 6 evidence) and the group's 3 × 48: 186 candidates.
+    spec = NegativeSpec(strategy="uniform", k=200)
+    samples, stats = build_samples(convs, queries, labels, spec, seed=1)
+    assert len(samples) == sum(len(q.evidence) for q in queries)
+    assert all(len(s.negs) == len(set(s.negs)) == 186 for s in samples)
+    assert stats.masked_slots == 14 * len(samples) == 14 * stats.short_samples and stats.distinct_min == 186
+    dropped, dstats = build_samples(convs, queries, labels, replace(spec, shortfall="drop"), seed=1)
+    assert dropped == [] and dstats.dropped_samples == len(samples)
+
+
+@st.composite
+def _random_case(draw):
+    """A few conversations of random length, speakers and topic labels; queries with random evidence; a random
+    negatives spec (K up to 25 from pools capped as low as 0, so tiers and their back-fill often run dry)."""
+    convs, queries = {}, []
+    for c in range(draw(st.integers(1, 5))):
+        speakers = [f"A{c}", f"B{c}"]
+        n = draw(st.integers(1, 24))
+        topics = draw(st.lists(st.sampled_from("xyz"), min_size=n, max_size=n))
+        who = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+        conv = Conversation(cid=f"c{c}", speakers=speakers, messages=[
+            Message(mid=i, speaker=speakers[who[i]], text=f"c{c} m{i}", topic=topics[i]) for i in range(n)])
+        convs[conv.cid] = conv
+        for j in range(draw(st.integers(1, 3))):
+            evidence = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+            queries.append(Query(qid=f"c{c}-q{j}", cid=conv.cid, text="q", target=draw(st.sampled_from(speakers)),
+                                 kind="p1", topic=draw(st.sampled_from("xyz")), evidence=evidence))
+    weights = draw(st.lists(st.integers(0, 10), min_size=3, max_size=3).filter(any))
+    ratios = {t: w / sum(weights) for t, w in zip(TIERS, weights)}
+    tiers = tuple(t for t in TIERS if ratios[t] > 0 and draw(st.booleans())) or (max(ratios, key=ratios.get),)
+    spec = NegativeSpec(
+        k=draw(st.integers(1, 25)), ratios=ratios, tiers=tiers,
+        strategy=draw(st.sampled_from(["hierarchical", "hierarchical", "uniform"])),
+        pool_caps={t: draw(st.sampled_from([0, 0.5, 1, 2, 3])) for t in TIERS},
+        medium_rule=draw(st.sampled_from(["prose", "literal"])),
+        shortfall=draw(st.sampled_from(["backfill", "mask", "drop"])),
+        backfill_order=tuple(draw(st.permutations(TIERS))), group_size=draw(st.integers(2, 4)))
+    labels = {cid: [m.topic for m in conv.messages] for cid, conv in convs.items()}
+    return convs, queries, labels, spec
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_case())
+def test_a_sample_never_holds_a_passage_twice(case):
+    """Over random pools, ratios, caps, rules and shortfall policies: no duplicate, no evidence, never more than
+    K; a short sample keeps what it could draw (all of its enabled tiers' candidates under backfill), or is
+    dropped under ``drop``; the statistics count what the samples hold."""
+    convs, queries, labels, spec = case
+    samples, stats = build_samples(convs, queries, labels, spec, seed=0)
+    by_qid = {q.qid: q for q in queries}
+    groups = processing_groups(list(convs), spec.group_size)
+    for s in samples:
+        q = by_qid[s.qid]
+        assert len(s.negs) == len(set(s.negs)), s.negs
+        assert 1 <= len(s.negs) <= spec.k
+        assert not any(c == q.cid and m in q.evidence for c, m in s.negs)
+        if spec.shortfall == "drop":
+            assert len(s.negs) == spec.k
+        if spec.medium_rule == "literal":
+            continue  # its medium tier is M minus the hard pool: any own message, whatever tier_of says
+        if spec.strategy == "hierarchical":
+            assert set(s.tiers) <= set(spec.tiers)
+        if len(s.negs) < spec.k and spec.shortfall == "backfill":
+            everything = [(c, m.mid) for c in [q.cid, *groups[q.cid]] for m in convs[c].messages
+                          if not (c == q.cid and m.mid in q.evidence)]
+            wanted = spec.tiers if spec.strategy == "hierarchical" else (*TIERS, "target_topic")
+            assert set(s.negs) == {ref for ref in everything
+                                   if tier_of(ref, convs[q.cid], labels[q.cid], q.topic, q.target) in wanted}
+    n_pos = sum(len(q.evidence) for q in queries)
+    assert stats.samples == len(samples) == n_pos - stats.dropped_samples and stats.k == spec.k
+    assert stats.masked_slots == sum(spec.k - len(s.negs) for s in samples)
+    assert stats.distinct_min == min((len(s.negs) for s in samples), default=0)
+    assert stats.distinct_mean == pytest.approx(sum(len(s.negs) for s in samples) / max(len(samples), 1))
+    assert stats.short_samples >= sum(len(s.negs) < spec.k for s in samples)

@@ -75,6 +75,35 @@ def test_training_step_packed_equals_length_chunks(tiny_embedder):
 
 
 
+def test_training_step_with_ragged_negatives_is_the_loss_over_each_samples_own_passages(tiny_embedder):
+    """Samples with fewer negatives than others (their tiers ran dry) share a batch: packed or chunked, the step's
+    loss is the mean of each sample's InfoNCE over its own real passages, and its gradients are finite."""
+    from hins.losses import InfoNCELoss
+    from hins.train import ContrastiveModule, SampleCollator
+
+    kept = [5, 2, 5, 1, 3, 5]
+    rows = [{"sid": f"s{i}", "qid": f"q{i % 3}", "query": t, "pos": p, "neg": texts(k, seed=i)}
+            for i, (t, p, k) in enumerate(zip(texts(6, 1), texts(6, 2), kept))]
+    loss_fn = InfoNCELoss(0.05)
+    module = ContrastiveModule(tiny_embedder, loss_fn, None)
+    module.log = lambda *a, **k: None  # outside a Trainer
+    tiny_embedder.eval()
+    with torch.no_grad():
+        expected = torch.stack([
+            loss_fn(tiny_embedder(tiny_embedder.tokenize([r["query"]], "query")),
+                    tiny_embedder(tiny_embedder.tokenize([r["pos"], *r["neg"]], "passage"))[None]) for r in rows]).mean()
+    for packing in (True, False):
+        batch = SampleCollator(tiny_embedder, chunk=4, packing=packing)(rows)
+        assert batch["mask"].sum(1).tolist() == [1 + k for k in kept]
+        tiny_embedder.zero_grad()
+        loss = module.training_step(batch, 0)
+        loss.backward()
+        assert torch.allclose(loss, expected, atol=1e-5), (packing, loss, expected)
+        assert all(torch.isfinite(p.grad).all() for p in tiny_embedder.parameters() if p.grad is not None)
+    full = [{**r, "neg": texts(5, seed=i)} for i, r in enumerate(rows)]
+    assert SampleCollator(tiny_embedder, chunk=4)(full)["mask"] is None  # nothing to mask: the step as before
+
+
 def test_collator_tokenises_each_text_once_with_the_same_ids(tiny_embedder, monkeypatch):
     """A collator remembers the ids of the texts it has seen (queries apart from passages: a query gets the
     model's prefix); batches come out as if every text were tokenised anew, and the memo starts over when full."""

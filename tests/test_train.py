@@ -10,16 +10,25 @@ from hins.train import fit
 from tests.test_config import _compose
 
 
-def _rows(n: int = 20) -> list[dict]:
+def _rows(n: int = 20, negatives=lambda i: 3) -> list[dict]:
     return [{"sid": f"s{i}", "qid": f"q{i // 2}", "query": f"what did Ann say about topic {i % 7}",
-             "pos": f"Ann: topic {i % 7} line {i}", "neg": [f"Bob: other {i} {j}" for j in range(3)]}
+             "pos": f"Ann: topic {i % 7} line {i}", "neg": [f"Bob: other {i} {j}" for j in range(negatives(i))]}
             for i in range(n)]
 
 
-def _fit(tmp_path, embedder, *overrides: str, validate_fn=None):
+def _fit(tmp_path, embedder, *overrides: str, validate_fn=None, rows=None):
     cfg = _compose("+experiment=smoke", "trainer.batch_size=4", "trainer.log_every_n_steps=1", "trainer.resume=false",
                    *overrides)
-    return fit(cfg, validate(cfg), embedder, _rows(), validate_fn, tmp_path)
+    return fit(cfg, validate(cfg), embedder, rows or _rows(), validate_fn, tmp_path)
+
+
+def test_training_runs_on_samples_with_fewer_negatives(tmp_path, tiny_embedder):
+    """Samples whose tiers ran dry keep 1 to 3 negatives: batches mix them (the collator masks the empty slots, in
+    the in-batch denominators too), and training runs its steps (a NaN or inf loss would raise TrainingDiverged;
+    tests/test_packed.py checks the step's loss)."""
+    _, info = _fit(tmp_path, tiny_embedder, "trainer.max_steps=5", "loss.in_batch_negatives=true",
+                   rows=_rows(negatives=lambda i: 1 + i % 3))
+    assert info["steps"] == 5
 
 
 def test_an_epoch_shorter_than_the_validation_interval_validates_at_epoch_ends(tmp_path, tiny_embedder):
