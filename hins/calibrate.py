@@ -155,7 +155,7 @@ def main(cfg: DictConfig) -> str | None:
     from hins.pipeline import Pipeline, load_model
 
     try:
-        run = validate(cfg)
+        run = validate(cfg, extra=("calibrate",))
         params = cfg.calibrate
         if int(params.top_n) < 1 or params.pool not in ("group", "all") or int(params.bootstrap) < 100:
             raise ConfigError(f"invalid config: calibrate: expected top_n >= 1, pool in [group, all], bootstrap >= 100; "

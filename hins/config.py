@@ -106,7 +106,8 @@ class LocomoData(_DataBase):
 
 
 DataConfig = Annotated[SyntheticData | LocomoData, Field(discriminator="source")]
-DATA_SOURCES = ("synthetic", "locomo")
+DATA_SCHEMAS: dict[str, type[_DataBase]] = {"synthetic": SyntheticData, "locomo": LocomoData}
+DATA_SOURCES = tuple(DATA_SCHEMAS)
 
 
 class _EvidenceRange(_Strict):
@@ -147,7 +148,8 @@ class NegativesConfig(_Strict):
     @field_validator("ratios", mode="before")
     @classmethod
     def _ratio_string(cls, v: Any) -> Any:
-        """``H-M-E`` (e.g. ``30-30-40``, the sweeps' form) is hard/medium/easy weights, normalised by their sum."""
+        """``H-M-E`` (the sweeps' form) is hard/medium/easy percentages summing to 100 (``30-30-40``) or fractions
+        summing to 1 (``0.3-0.3-0.4``); any other sum is a typo, not weights to normalise."""
         if not isinstance(v, str) or v == "calibrated":
             return v
         parts = v.split("-")
@@ -158,7 +160,11 @@ class NegativesConfig(_Strict):
         if len(weights) != len(TIERS) or any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
             raise ValueError(f"expected hard-medium-easy weights such as 30-30-40, a mapping, or 'calibrated', "
                              f"got {v!r}")
-        return {t: w / sum(weights) for t, w in zip(TIERS, weights)}
+        total = sum(weights)
+        scale = next((s for s in (100.0, 1.0) if math.isclose(total, s, abs_tol=1e-6 * s)), None)
+        if scale is None:
+            raise ValueError(f"hard-medium-easy ratios must sum to 100 (percent) or 1, got {total:g} ({v!r})")
+        return {t: w / scale for t, w in zip(TIERS, weights)}
 
     @field_validator("shortfall", mode="before")
     @classmethod
@@ -211,6 +217,13 @@ class NegativesConfig(_Strict):
         return NegativeSpec(**{**self.model_dump(), "ratios": ratios, "tiers": tuple(self.tiers),
                                "backfill_order": tuple(self.backfill_order)})
 
+    @field_validator("ratios")
+    @classmethod
+    def _sums_to_one(cls, v: dict[str, float] | str) -> dict[str, float] | str:
+        if not isinstance(v, str) and not math.isclose(sum(v.values()), 1.0, abs_tol=1e-6):
+            raise ValueError(f"ratios must sum to 1, got {sum(v.values()):g} ({v})")
+        return v
+
     @model_validator(mode="after")
     def _ratios(self) -> "NegativesConfig":
         if self.calibrated:
@@ -218,9 +231,6 @@ class NegativesConfig(_Strict):
                 raise ValueError(f"ratios=calibrated sets the tier mix that strategy=hierarchical draws; "
                                  f"strategy={self.strategy} draws no tiers")
             return self
-        total = sum(self.ratios.values())
-        if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(f"ratios must sum to 1, got {total:g} ({self.ratios})")
         if self.strategy == "hierarchical" and sum(self.ratios[t] for t in self.tiers) <= 0:
             raise ValueError(f"the tiers in use {self.tiers} all have ratio 0")
         return self
@@ -554,8 +564,51 @@ def check_devices(run: RunConfig) -> None:
                               "(torch.cuda.is_available() is False); use trainer=cpu")
 
 
-def validate(cfg: DictConfig) -> RunConfig:
-    """Check the whole composed config; raise ConfigError naming each bad key."""
+# Top-level keys beside RunConfig's: checked apart (paths, the _target_ groups) or Hydra's own.
+_OTHER_KEYS = ("paths", "personas", "synthesis", "hydra")
+
+
+def _unknown_keys(cfg: DictConfig, extra: tuple[str, ...]) -> None:
+    """A top-level key no schema knows (``+seeed=7``) would be ignored silently: refuse it, naming it."""
+    known = {*RunConfig.model_fields, *_OTHER_KEYS, *extra}
+    unknown = sorted(str(k) for k in cfg if k not in known)
+    if unknown:
+        raise ConfigError(f"invalid config: unknown top-level key(s) {unknown} (a misspelling added with '+'?); "
+                          f"the keys are {sorted(known - {'hydra'})}")
+
+
+def _foreign_data_keys(cfg: DictConfig) -> None:
+    """Keys of another data source under ``data`` (an experiment written for data=synthetic composed with
+    data=locomo, say): name who set them instead of only calling them extra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    data = cfg.get("data")
+    schema = DATA_SCHEMAS.get(str(data.get("source"))) if OmegaConf.is_dict(data) else None
+    if schema is None:
+        return
+    owners = {k: [s for s, m in DATA_SCHEMAS.items() if k in m.model_fields]
+              for k in data if k not in schema.model_fields}
+    foreign = [k for k, sources in owners.items() if sources]
+    if not foreign:
+        return
+    sources = "/".join(sorted({s for k in foreign for s in owners[k]}))
+    keys, source = ", ".join(f"data.{k}" for k in foreign), data.source
+    why = f"settings of data={sources}, not of data={source}"
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        given = {o.split("=", 1)[0].lstrip("+~") for o in hydra_cfg.overrides.task}
+        experiment = hydra_cfg.runtime.choices.get("experiment")
+        if experiment and not all(f"data.{k}" in given for k in foreign):
+            why = (f"set by +experiment={experiment}, which is made for data={sources}; they do not apply to "
+                   f"data={source} (leave out data={source}, or use an experiment made for data={source})")
+    raise ConfigError(f"invalid config: {keys}: {why}")
+
+
+def validate(cfg: DictConfig, extra: tuple[str, ...] = ()) -> RunConfig:
+    """Check the whole composed config; raise ConfigError naming each bad key. ``extra``: top-level keys of a
+    command's own (``calibrate``), checked by that command."""
+    _unknown_keys(cfg, extra)
+    _foreign_data_keys(cfg)
     groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
     # missing_keys gives full paths from the root.
     missing = sorted(str(key) for g in groups for key in OmegaConf.missing_keys(cfg[g]))

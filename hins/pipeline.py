@@ -422,12 +422,32 @@ class Pipeline:
         query_key, queries, query_stats = self.queries(topic_key, convs, raw_queries, labels)
         splits = self.splits(list(convs), fold)
         per_split = self.split_queries(queries, splits)
+        if self.run.stop_after == "train":
+            self.check_evaluable(splits, per_split, fold)
         datasets, neg_stats = self.negatives(query_key, convs, per_split, labels, splits, embedder)
         stats = {"source": info, "topics": topic_stats, "queries": query_stats, "negatives": neg_stats,
                  "splits": splits if fold is not None else {s: len(c) for s, c in splits.items()},
                  "samples": {s: len(d) for s, d in datasets.items()}}
         write_json(self.out / "data_stats.json", stats)
         return PipelineData(convs, per_split, splits, datasets, stats, query_key)
+
+    def check_evaluable(self, splits: dict[str, list[str]], queries: dict[str, list[Query]], fold: int | None) -> None:
+        """A trained run scores the evaluated split's questions and chooses its checkpoint on the validation split's:
+        a split of conversations without one would train and then have no result, so stop before training."""
+        data = self.run.data
+        for split in dict.fromkeys((self.run.eval.split, "val")):
+            if not splits[split] or queries[split]:
+                continue
+            evaluated = split == self.run.eval.split
+            what = "to evaluate" if evaluated else "to choose the checkpoint on"
+            where = "synthetic data"
+            if data.source == "locomo":
+                where = f"{data.path}: fold {fold}"
+                what += (f" (QA questions of data.eval_categories={data.eval_categories} with evidence in them: is "
+                         "every `qa` empty, or every evidence id dangling?)" if evaluated else
+                         f" (data.train_queries={data.train_queries}; data.val_conversations=0 keeps the last one)")
+            shown = ", ".join(splits[split][:5]) + (", ..." if len(splits[split]) > 5 else "")
+            raise DataError(f"{where}: the {split} split ({shown}) holds no question {what}; nothing was trained")
 
     def eval_set(self, data: PipelineData, split: str) -> EvalSet:
         members = set(data.splits[split])
@@ -511,9 +531,12 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     log_estimate(run, cfg.paths.cache_dir, out, embedder)
     extras = extra_sets(run) if run.stop_after != "data" else []
     folds = run_folds(run)
+    pipes = {f: Pipeline(cfg, run, out if len(folds) == 1 else out / f"fold_{f}") for f in folds}
+    # Every fold's data before any fold trains: a fold that cannot be evaluated stops the run first.
+    prepared = {f: pipe.prepare(embedder, f) for f, pipe in pipes.items()}
     if len(folds) == 1:
-        return _run_one(cfg, run, embedder, out, folds[0], extras)
-    summaries = [_run_one(cfg, run, embedder, out / f"fold_{f}", f, extras) for f in folds]
+        return _run_one(pipes[folds[0]], prepared[folds[0]], embedder, folds[0], extras)
+    summaries = [_run_one(pipes[f], prepared[f], embedder, f, extras) for f in folds]
     if run.stop_after == "data":
         return {"name": run.name, "folds": summaries, "results": None}
     summary = cross_validation_summary(run.name, summaries)
@@ -540,12 +563,11 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     return summary
 
 
-def _run_one(cfg: DictConfig, run: RunConfig, embedder: Embedder | None, out: Path,
-             fold: int | None, extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
+def _run_one(pipe: Pipeline, data: PipelineData, embedder: Embedder | None, fold: int | None,
+             extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
     from hins.train import finish_resume, fit  # Lightning is imported only when training
 
-    pipe = Pipeline(cfg, run, out)
-    data = pipe.prepare(embedder, fold)
+    cfg, run, out = pipe.cfg, pipe.run, pipe.out
     log.info("fold %s: samples per split: %s", fold, data.stats["samples"])
     if run.stop_after == "data" or embedder is None:
         print(f"Data built (stop_after=data): {data.stats['samples']} samples; stats in {out / 'data_stats.json'}")

@@ -78,5 +78,8 @@ def main(cfg: DictConfig) -> float | None:
     write_json(done, {"config_key": key, "objective": objective})
     return objective
 
+
 if __name__ == "__main__":
-    main()
+    from hins.hydra_app import run_app
+
+    run_app(main)

@@ -34,13 +34,19 @@ class SweepCheck(Callback):
         from hydra.core.hydra_config import HydraConfig
 
         from hins.config import ConfigError, validate
+        from hins.hydra_app import COMPOSITION_ERRORS, composition_error
 
         hydra_config = HydraConfig.instance()
         previous = hydra_config.cfg
         jobs, problems = sweep_jobs(config), []
         try:
             for overrides in jobs:
-                cfg = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
+                try:  # an unknown option of one job (negatives=hins,hisn): named here, not warned and then raised
+                    cfg = compose(config_name=config.hydra.job.config_name, overrides=overrides,
+                                  return_hydra_config=True)
+                except COMPOSITION_ERRORS as err:
+                    problems.append(f"job {' '.join(overrides)}:\ninvalid config: {composition_error(err)}")
+                    continue
                 hydra_config.set_config(cfg)  # a job's paths resolve against its own hydra node
                 try:
                     validate(cfg)

@@ -28,10 +28,16 @@ LOCOMO = os.environ.get("HINS_LOCOMO", str(ROOT.parent / "shared" / "data" / "lo
 needs_locomo = pytest.mark.skipif(not os.path.isfile(LOCOMO), reason="LoCoMo file not found (set HINS_LOCOMO)")
 
 
-@pytest.mark.parametrize("experiment", ["smoke", "quickstart", "full"])
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiments_compose_and_validate(experiment):
+    """Every overlay (each sweep's jobs: tests/test_studies.py), so no key an experiment adds is refused as unknown."""
+    if "locomo" in experiment and not os.path.isfile(LOCOMO):
+        pytest.skip("LoCoMo file not found (set HINS_LOCOMO)")
     run = validate(_compose(f"+experiment={experiment}"))
-    assert run.name == experiment
+    assert run.name == ("default" if experiment == "study" else experiment)  # study: what the studies share
 
 
 def test_full_is_the_paper_recipe():
@@ -43,7 +49,7 @@ def test_full_is_the_paper_recipe():
     assert run.negatives.k == 15 and run.negatives.ratios == {"hard": 0.3, "medium": 0.3, "easy": 0.4}
 
 
-@pytest.mark.parametrize("group", ["just_hard", "no_medium", "no_easy", "uniform", "hins", "mined", "calibrated"])
+@pytest.mark.parametrize("group", sorted(p.stem for p in (ROOT / "conf" / "negatives").glob("*.yaml")))
 def test_negative_variants_validate(group):
     validate(_compose(f"negatives={group}"))
 
@@ -58,10 +64,28 @@ def test_calibrated_ratios_are_measured_not_configured():
         validate(_compose("negatives=uniform", "negatives.ratios=calibrated"))
 
 
-def test_ratio_weights_are_normalised():
-    run = validate(_compose("negatives.ratios=3-3-4"))
+@pytest.mark.parametrize("ratios", ["30-30-40", "0.3-0.3-0.4"])
+def test_ratio_strings_are_percent_or_fractions(ratios):
+    run = validate(_compose(f"negatives.ratios={ratios}"))
     assert run.negatives.ratios == pytest.approx({"hard": 0.3, "medium": 0.3, "easy": 0.4})
     assert validate(_compose("negatives.ratios=100-0-0")).negatives.spec().effective_ratios()["hard"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [  # the README: ratios that do not sum to 1 are rejected, not renormalised (30-30-30 once became thirds)
+        ("negatives.ratios=30-30-30",
+         "negatives.ratios: hard-medium-easy ratios must sum to 100 (percent) or 1, got 90"),
+        ("negatives.ratios=3-3-4", "must sum to 100 (percent) or 1, got 10"),
+        ("negatives.ratios=0.3-0.3-0.3", "must sum to 100 (percent) or 1, got 0.9"),
+        ("negatives.ratios={hard:0.3,medium:0.3,easy:0.3}", "negatives.ratios: ratios must sum to 1, got 0.9"),
+    ],
+)
+def test_ratios_not_summing_to_one_are_rejected_naming_the_key_and_the_sum(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(_compose(override))
+    assert message in str(err.value)
+
 
 
 @pytest.mark.parametrize("model", ["minilm", "bge_small", "bge_base", "tiny_random", "bge_small_random"])
@@ -193,3 +217,73 @@ def test_a_gpu_config_on_a_machine_without_one_stops_before_any_work(tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="trainer.accelerator=gpu: no CUDA GPU is visible here"):
         check_devices(validate(_compose("+experiment=full")))
+
+
+def test_an_unknown_top_level_key_is_rejected_naming_it():
+    """Found: ``+seeed=7`` (a misspelt seed) was ignored and the run went on with seed 42."""
+    with pytest.raises(ConfigError, match=r"unknown top-level key\(s\) \['seeed'\]"):
+        validate(_compose("+experiment=smoke", "+seeed=7"))
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):  # a command's own keys: python -m hins.calibrate
+        cfg = compose(config_name="calibrate", return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+    with pytest.raises(ConfigError, match=r"\['calibrate'\]"):
+        validate(cfg)
+    validate(cfg, extra=("calibrate",))
+
+
+@needs_locomo
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["+experiment=smoke", "data=locomo"], "data.n_conversations, data.split: set by +experiment=smoke, which is made "
+                                            "for data=synthetic; they do not apply to data=locomo"),
+    (["+experiment=table4_locomo", "data=synthetic"], "data.folds, data.fold: set by +experiment=table4_locomo, which "
+                                                       "is made for data=locomo; they do not apply to data=synthetic"),
+    (["data=locomo", "+data.n_conversations=4"], "data.n_conversations: settings of data=synthetic, not of data=locomo"),
+])
+def test_another_sources_data_keys_name_the_overlay_that_set_them(overrides, message):
+    """Found: ``+experiment=smoke data=locomo`` failed on data.n_conversations, a key the user never set."""
+    with pytest.raises(ConfigError) as err:
+        validate(_compose(*overrides))
+    assert message in str(err.value)
+
+
+def _cli(tmp_path, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["+experiment=smoke", "negatives=hisn"], "invalid config: In 'config': Could not find 'negatives/hisn' (options "
+                                              "in 'negatives': calibrated_locomo, calibrated_synthetic, hins,"),
+    (["+experiment=nope"], "invalid config: In 'config': Could not find 'experiment/nope' (options in 'experiment': "),
+    (["negatives.kk=3"], "invalid config: Could not override 'negatives.kk'. To append to your config use "
+                         "+negatives.kk=3 (Key 'kk' is not in struct)"),
+    (["negatives=[hins,"], "invalid config: override 'negatives=[hins,': "),
+    (["-m", "+experiment=nope", "seed=1,2"], "Could not find 'experiment/nope'"),
+])
+def test_a_config_hydra_cannot_compose_exits_2_with_one_line(tmp_path, args, message):
+    """Found: exit 1 and Hydra's multi-line report (search path included) instead of the documented exit 2."""
+    code, out = _cli(tmp_path, *args)
+    assert code == 2, out[-3000:]
+    assert message in out and len(out.strip().splitlines()) == 1, out
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_with_an_unknown_option_exits_2_naming_it_once(tmp_path):
+    """Found: the sweep check's message came first as a UserWarning, then Hydra's own for the job, and exit 1."""
+    code, out = _cli(tmp_path, "-m", "+experiment=smoke", "negatives=hins,hisn")
+    assert code == 2, out[-3000:]
+    assert "1 of the sweep's 2 jobs have an invalid config; nothing was run" in out
+    assert out.count("Could not find 'negatives/hisn'") == 1 and "Warning" not in out and "Traceback" not in out
+    assert not list(tmp_path.rglob("run.log"))  # no job started
+
+
+def test_help_and_tab_completion_still_work(tmp_path):
+    code, out = _cli(tmp_path, "--help")
+    assert code == 0 and "== Configuration groups ==" in out
+    env = {**os.environ, "COMP_LINE": "hins/run.py negatives=h"}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", "-sc", "query=bash"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "negatives=hins" in proc.stdout.split(), proc.stdout + proc.stderr

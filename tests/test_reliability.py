@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -137,6 +138,71 @@ def test_bad_locomo_file_in_a_run_exits_with_one_line(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
     assert f"{path}: sample 0 (sample_id=1): field 'conversation.speaker_b'" in out and "Traceback" not in out
+
+
+def _four_conversations(path: Path, change: dict[int, Any]) -> Path:
+    """The tiny fixture twice over with distinct ids (folds of 2: conversations 0-1, then 2-3); ``change``: a
+    conversation's index -> what to do to its questions."""
+    samples = []
+    for copy_no in range(2):
+        for sample in json.loads(FIXTURE.read_text()):
+            sample["sample_id"] = f"{sample['sample_id']}-{copy_no}"
+            samples.append(sample)
+    for i, fix in change.items():
+        fix(samples[i])
+    path.write_text(json.dumps(samples))
+    return path
+
+
+def _no_qa(sample: dict) -> None:
+    sample["qa"] = []
+
+
+def _dangling(sample: dict) -> None:
+    for qa in sample["qa"]:
+        qa["evidence"] = ["D99:1"]
+
+
+@pytest.mark.parametrize(("change", "args", "message"), [
+    ({2: _no_qa, 3: _no_qa}, [], "fold 1: the test split (tiny-1-1, tiny-2-1) holds no question to evaluate"),
+    ({2: _dangling, 3: _dangling}, [], "fold 1: the test split (tiny-1-1, tiny-2-1) holds no question to evaluate"),
+    ({2: _no_qa}, ["data.fold=0", "data.val_conversations=1", "data.train_queries=[qa]"],
+     "fold 0: the val split (tiny-1-1) holds no question to choose the checkpoint on"),
+])
+def test_locomo_split_without_an_evaluable_question_is_named_before_training(tmp_path, monkeypatch, change, args,
+                                                                             message):
+    from hins.pipeline import Pipeline, run_folds
+    from hins.records import DataError
+
+    monkeypatch.setenv("HINS_ROOT", str(tmp_path))
+    path = _four_conversations(tmp_path / "four.json", change)
+    cfg = _compose("+experiment=locomo_cv", "model=tiny_random", f"data.path={path}", "negatives.k=3",
+                   "negatives.group_size=2", *args)
+    run = validate(cfg)
+    with pytest.raises(DataError) as err:
+        for fold in run_folds(run):
+            Pipeline(cfg, run, tmp_path / "out").prepare(None, fold)
+    assert f"{path}: {message}" in str(err.value)
+    data_only = _compose("+experiment=locomo_cv", "model=tiny_random", f"data.path={path}", "negatives.k=3",
+                         "negatives.group_size=2", *args, "stop_after=data")
+    for fold in run_folds(run):  # building the data alone is fine: nothing is evaluated
+        Pipeline(data_only, validate(data_only), tmp_path / "out").prepare(None, fold)
+
+
+@pytest.mark.slow
+def test_locomo_fold_without_an_evaluable_question_stops_the_run_before_any_fold_trains(tmp_path):
+    """Found: such a fold trained, then died with KeyError 'ndcg@10' (exit 1); its model was written, its results
+    never; with data.fold=all the folds before it had trained too."""
+    path = _four_conversations(tmp_path / "four.json", {2: _no_qa, 3: _no_qa})
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", **ONE_THREAD}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", "+experiment=locomo_cv", "model=tiny_random", "logger=csv",
+                           f"data.path={path}", "negatives.k=3", "negatives.group_size=2", "trainer.batch_size=4",
+                           "trainer.max_steps=2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert f"{path}: fold 1: the test split (tiny-1-1, tiny-2-1) holds no question to evaluate" in out
+    assert "Traceback" not in out and "nothing was trained" in out
+    assert not list(tmp_path.rglob("model")) and not list(tmp_path.rglob("*.ckpt"))  # fold 0 did not train either
 
 
 def test_locomo_non_utf8_file_is_named(tmp_path):
