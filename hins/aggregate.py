@@ -3,10 +3,10 @@
 ``python -m hins.aggregate outputs/multiruns/table4_locomo [--metrics recall@10 ndcg@10] [--reference full]``
 
 The unit is the **replicate**: one trained model, i.e. one (fold, seed). A job directory (one holding
-``.hydra/``) is one (arm, seed), its arm being its overrides less ``seed``; it holds one replicate per fold it
-evaluated (``results.json``, or ``fold_*/results.json``). Training noise (the seed: negatives drawn, data
-order, dropout) moves an arm's held-out mean by more than the question-to-question spread of one model does,
-so every comparison of arms is made over replicates.
+``.hydra/``) is one (arm, seed), its arm being its overrides less ``seed`` (and ``eval.extra``, which names no
+arm); it holds one replicate per fold it evaluated (``results.json``, or ``fold_*/results.json``). Training
+noise (the seed: negatives drawn, data order, dropout) moves an arm's held-out mean by more than the
+question-to-question spread of one model does, so every comparison of arms is made over replicates.
 
 - **Arm tables**, per metric: for each replicate, the question-weighted mean over that replicate's own
   questions (overall and per query kind); the arm's mean over replicates ± the 95% confidence half-width
@@ -14,7 +14,12 @@ so every comparison of arms is made over replicates.
   (its effective hard/medium/easy ratios; "—" for uniform and mined negatives), the realised mix of the
   training negatives actually drawn (``data_stats.json``), flagged where they differ by more than 10 points
   in any tier, and the distinct negatives per training sample (mean and minimum, when ``data_stats.json``
-  records them). The untuned base model is the mean over its test sets (fold × test set), once each.
+  records them). The untuned base model is the mean over its test sets, once each (every fold's test set; an
+  extra set that every fold model evaluated once).
+- **Speaker-shortcut check**, per arm: over the questions that name exactly one speaker (the per-question rows
+  that carry ``speaker_share@10``; the others do not count), each replicate's mean share of its top 10 said by
+  that speaker; the arm's mean ± CI over replicates, beside the share of those questions' evidence said by
+  that speaker and the untuned model's share (mean over its test sets).
 - **Paired differences** against the reference arm (default Full 30/30/40) and against the untuned model.
   Replicates pair by (seed, fold) and share questions only where they were evaluated on the same test set
   (where the seed changes the test set, as on synthetic data, a replicate pairs with the reference's replicate
@@ -28,8 +33,13 @@ so every comparison of arms is made over replicates.
   (per question, the difference averaged over matched replicates; questions resampled) is kept beside them
   under that name: it treats each trained model as the only one there could be, so its intervals are too
   narrow for a claim about a recipe.
-- ``aggregate.json`` holds every number of the tables, per-replicate values included.
-- Plots (PNG): a bar chart of every arm, the paired differences from the reference (two-level bootstrap CI),
+- **Extra test sets** (``eval.extra``: LoCoMo-format files every trained model is also evaluated on, under
+  ``extra`` in each fold's ``results.json``): for each, the same tables by the same code (``tables`` takes the
+  row source), from that set's rows only, keyed by (its test set, fold, question); the reference arm is the main
+  tables'. A set that only some jobs evaluated is aggregated over those, and the others are named.
+- ``aggregate.json`` holds every number of the tables, per-replicate values included, each extra set's under
+  ``extra.<name>`` (with its paths, test sets, and the jobs that did not evaluate it).
+- Plots (PNG), of the runs' own test set: a bar chart of every arm, the paired differences from the reference (two-level bootstrap CI),
   and a heat map over the hard/medium/easy simplex when the sweep holds three or more hierarchical ratio points.
 """
 
@@ -42,6 +52,7 @@ import math
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +65,7 @@ from scipy import stats as sps
 from hins.artifacts import config_key
 from hins.config import NegativesConfig
 from hins.logging_utils import JOB_START
+from hins.metrics import SHORTCUT_KEYS, shortcut_summary
 from hins.records import TIERS
 
 log = logging.getLogger(__name__)
@@ -93,6 +105,14 @@ class Replicate:
 
 
 @dataclass
+class ExtraRows:
+    """One ``eval.extra`` set in one job: a replicate per fold model, each on all of the set's questions."""
+
+    path: str
+    replicates: list[Replicate]
+
+
+@dataclass
 class Distinct:
     """Distinct negatives per training sample (data_stats.json): mean weighted by samples, minimum, K requested."""
 
@@ -122,7 +142,11 @@ class Job:
     realised: dict[str, float]  # tier shares of the training negatives actually drawn (data_stats.json)
     distinct: Distinct | None  # distinct negatives per training sample (data_stats.json), None if not recorded
     wall_s: float | None  # the job's attempts' time, from its run.log
-    replicates: list[Replicate] = field(default_factory=list)
+    replicates: list[Replicate] = field(default_factory=list)  # on the job's own test set(s)
+    extra: dict[str, ExtraRows] = field(default_factory=dict)  # eval.extra sets by name (results.json "extra")
+
+
+RowSource = Callable[[Job], list[Replicate]]  # which of a job's replicates a set of tables is built from
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float | None]:
@@ -209,21 +233,30 @@ def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
     return (f"Full (H+M+E) {pct}" if pct == "30/30/40" else f"H/M/E {pct}"), full
 
 
-def _replicates(path: Path, seed: int) -> list[Replicate]:
+def _replicates(path: Path, seed: int) -> tuple[list[Replicate], dict[str, ExtraRows]]:
+    """The job's replicates on its own test set, and on each ``eval.extra`` set (read from the folds' results, not
+    from the cross-validation summary, which pools the fold models)."""
     results = path / "results.json"
     if not results.is_file():
-        return []
+        return [], {}
     summary = json.loads(results.read_text())
     folds = [summary] if "results" in summary else [
         json.loads(p.read_text()) for p in sorted(path.glob("fold_*/results.json"))]
-    out = []
+    out: list[Replicate] = []
+    extra: dict[str, ExtraRows] = {}
     for fold in folds:
         if not fold.get("results"):
             continue
-        rows = {model: {row["qid"]: row for row in res["per_query"]} for model, res in fold["results"].items()}
-        out.append(Replicate(seed, fold.get("fold"), fold.get("test_set") or _untuned_fingerprint(fold["results"]),
-                             rows))
-    return out
+        out.append(_replicate(seed, fold.get("fold"), fold["results"], fold.get("test_set")))
+        for name, held_out in fold.get("extra", {}).items():
+            extra.setdefault(name, ExtraRows(held_out["path"], [])).replicates.append(
+                _replicate(seed, fold.get("fold"), held_out["results"], held_out.get("test_set")))
+    return out, extra
+
+
+def _replicate(seed: int, fold: Any, results: dict[str, Any], test_set: str | None) -> Replicate:
+    rows = {model: {row["qid"]: row for row in res["per_query"]} for model, res in results.items()}
+    return Replicate(seed, fold, test_set or _untuned_fingerprint(results), rows)
 
 
 def _untuned_fingerprint(results: dict[str, Any]) -> str:
@@ -236,8 +269,11 @@ def _key(override: str) -> str:
     return override.lstrip("+~").split("=")[0]
 
 
+# Overrides that never define a variant: the replicate's seed, the study, and the extra test sets (a job run
+# again with eval.extra added stays the same arm).
+_NOT_VARIANTS = ("seed", "experiment", "eval.extra")
 # Overrides the variant label already says (or that never define a variant).
-_LABELLED = ("seed", "experiment", "negatives", "negatives.ratios", "negatives.tiers", "negatives.strategy")
+_LABELLED = (*_NOT_VARIANTS, "negatives", "negatives.ratios", "negatives.tiers", "negatives.strategy")
 
 
 def _train_negatives(path: Path) -> list[dict[str, Any]]:
@@ -295,24 +331,24 @@ def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
             cfg = yaml.safe_load((hydra_dir / "config.yaml").read_text())
         except (OSError, yaml.YAMLError) as err:
             raise AggregateError(f"{hydra_dir}: unreadable Hydra record ({err})") from None
-        replicates = _replicates(path, int(cfg["seed"]))
+        replicates, extra = _replicates(path, int(cfg["seed"]))
         if replicates and all(r.rows.get("trained") for r in replicates):
-            found.append((path, overrides, cfg, replicates))
+            found.append((path, overrides, cfg, replicates, extra))
         else:
             unfinished.append(path)
     if not found:
         raise AggregateError(f"{root}: no finished job (no results.json beside a .hydra/ folder)")
-    common = set.intersection(*(set(o) for _, o, _, _ in found))
+    common = set.intersection(*(set(o) for _, o, *_ in found))
     jobs = []
-    for path, overrides, cfg, replicates in found:
-        variant = ",".join(o for o in overrides if _key(o) not in ("seed", "experiment"))
+    for path, overrides, cfg, replicates, extra in found:
+        variant = ",".join(o for o in overrides if _key(o) not in _NOT_VARIANTS)
         label, ratios = variant_label(NegativesConfig.model_validate(cfg["negatives"]))
         others = [o for o in overrides if o not in common and _key(o) not in _LABELLED]
         if others:
             label += " · " + ",".join(others)
         train = _train_negatives(path)
         jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(train), _distinct(train),
-                        _wall_seconds(path), replicates))
+                        _wall_seconds(path), replicates, extra))
     return jobs, unfinished, sorted(o for o in common if _key(o) not in ("seed", "experiment"))
 
 
@@ -337,25 +373,65 @@ def mix_flag(requested: dict[str, float] | None, realised: dict[str, float]) -> 
 
 
 def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None) -> dict[str, Any]:
-    """Per arm and metric: mean ± CI over replicates (per kind and overall); paired tests over replicates against
-    the reference arm and the untuned model."""
+    """The tables of the runs' own test sets, and under ``extra`` the same tables for each ``eval.extra`` set
+    (built by the same code from that set's replicates only), every one compared with the same reference arm."""
+    ref = _pick_reference(_by_variant(jobs), reference)
+    out = tables(jobs, metrics, ref, lambda job: job.replicates)
+    names = sorted({name for job in jobs for name in job.extra})
+    if names:
+        out["extra"] = {name: _extra_tables(jobs, metrics, ref, name) for name in names}
+    return out
+
+
+def _extra_tables(jobs: list[Job], metrics: list[str], ref: str, name: str) -> dict[str, Any]:
+    """One ``eval.extra`` set's tables over the jobs that evaluated it (the others are named)."""
+    having = [j for j in jobs if name in j.extra]
+    return {"paths": sorted({j.extra[name].path for j in having}),
+            "test_sets": sorted({r.test_set for j in having for r in j.extra[name].replicates}),
+            "jobs": len(having), "jobs_without": [str(j.path) for j in jobs if name not in j.extra],
+            **tables(jobs, metrics, ref, lambda job: job.extra[name].replicates if name in job.extra else [])}
+
+
+def _by_variant(jobs: list[Job]) -> dict[str, list[Job]]:
     by_variant: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         by_variant[job.variant].append(job)
-    kinds = _kind_order({r["kind"] for j in jobs for rep in j.replicates for r in rep.rows["trained"].values()})
-    ref = _pick_reference(by_variant, reference)
-    # The untuned model, once per test set (jobs evaluated on one test set share it).
-    untuned: dict[tuple[str, Any], dict[str, dict[str, Any]]] = {}
-    for job in sorted(jobs, key=lambda j: j.seed):
-        for rep in job.replicates:
+    return by_variant
+
+
+def _shortcut(per_set: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The speaker-shortcut check over replicates (or the untuned model's test sets), each summarised by
+    ``hins.metrics.shortcut_summary`` over its own rows that carry the check's keys: the mean ± CI of the share of
+    the top k said by the named speaker, the mean share of the evidence, over those with such a question."""
+    named = [s for s in per_set if s["n"]]
+    if not named:
+        return None
+    top, ci = mean_ci([s["top_share"] for s in named])
+    return {"k": named[0]["k"], "n": len(named), "questions": sum(s["n"] for s in named), "top_share": top,
+            "top_share_ci": ci, "evidence_share": float(np.mean([s["evidence_share"] for s in named]))}
+
+
+def tables(jobs: list[Job], metrics: list[str], ref: str, rows: RowSource) -> dict[str, Any]:
+    """Per arm and metric: mean ± CI over replicates (per kind and overall); the speaker-shortcut check; paired
+    tests over replicates against the reference arm ``ref`` and the untuned model. ``rows`` gives each job's
+    replicates (its own test set, or one ``eval.extra`` set); jobs with none are left out."""
+    ref_label = next(j.label for j in jobs if j.variant == ref)
+    by_variant = _by_variant([j for j in jobs if rows(j)])
+    kinds = _kind_order({r["kind"] for js in by_variant.values() for j in js for rep in rows(j)
+                         for r in rep.rows["trained"].values()})
+    # The untuned model, once per test set (jobs and fold models evaluated on one test set share it).
+    untuned: dict[str, dict[str, dict[str, Any]]] = {}
+    for job in sorted((j for js in by_variant.values() for j in js), key=lambda j: j.seed):
+        for rep in rows(job):
             if rep.rows.get("untuned"):
-                untuned.setdefault((rep.test_set, rep.fold), rep.rows["untuned"])
-    out: dict[str, Any] = {"kinds": kinds, "reference": by_variant[ref][0].label, "reference_variant": ref,
-                           "variants": [], "untuned": {},
-                           "untuned_test_sets": len(untuned), "min_replicates_tested": MIN_TESTED}
+                untuned.setdefault(rep.test_set, rep.rows["untuned"])
+    out: dict[str, Any] = {"kinds": kinds, "reference": ref_label, "reference_variant": ref, "variants": [],
+                           "untuned": {}, "untuned_test_sets": len(untuned), "min_replicates_tested": MIN_TESTED,
+                           "untuned_speaker_shortcut": _shortcut([shortcut_summary(list(u.values()))
+                                                                  for u in untuned.values()])}
     for metric in metrics:
         if untuned:
-            per_set = [_means(rows, metric, kinds) for rows in untuned.values()]
+            per_set = [_means(u, metric, kinds) for u in untuned.values()]
             out["untuned"][metric] = {g: float(np.mean([s[g] for s in per_set if g in s]))
                                       for g in ["overall", *kinds] if any(g in s for s in per_set)}
 
@@ -365,12 +441,14 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
         return (next((i for i, name in enumerate(ROW_ORDER) if job.label.startswith(name)), len(ROW_ORDER)),
                 -ratios.get("hard", 0.0), -ratios.get("medium", 0.0), job.label)
 
+    ref_by = {(r.seed, r.fold): r for j in by_variant.get(ref, []) for r in rows(j)}
     for variant in sorted(by_variant, key=row_key):
         members = sorted(by_variant[variant], key=lambda j: j.seed)
-        replicates = [rep for j in members for rep in j.replicates]
+        replicates = [rep for j in members for rep in rows(j)]
         realised = {t: float(np.mean([j.realised.get(t, 0.0) for j in members]))
                     for t in sorted({t for j in members for t in j.realised})}
         distinct = Distinct.combine([j.distinct for j in members])
+        shortcut = [shortcut_summary(list(r.rows["trained"].values())) for r in replicates]
         entry: dict[str, Any] = {
             "variant": variant, "label": members[0].label, "seeds": [j.seed for j in members],
             "n_replicates": len(replicates), "ratios": members[0].ratios, "realised": realised,
@@ -378,7 +456,9 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
             "distinct_negatives": None if distinct is None else {"mean": distinct.mean, "min": distinct.min,
                                                                  "k": distinct.k},
             "replicates": [{"seed": r.seed, "fold": r.fold, "test_set": r.test_set,
-                            "n_questions": len(r.rows["trained"]), "metrics": {}} for r in replicates],
+                            "n_questions": len(r.rows["trained"]), "speaker_shortcut": s, "metrics": {}}
+                           for r, s in zip(replicates, shortcut)],
+            "speaker_shortcut": _shortcut(shortcut),
             "metrics": {}, "paired_vs_reference": {}, "paired_vs_untuned": {}}
         for metric in metrics:
             per_rep = [_means(r.rows["trained"], metric, kinds) for r in replicates]
@@ -391,7 +471,6 @@ def aggregate(jobs: list[Job], metrics: list[str], reference: str | None = None)
                     mean, ci = mean_ci(values)
                     entry["metrics"][metric][g] = {"mean": mean, "ci": ci, "n": len(values)}
             if variant != ref:
-                ref_by = {(r.seed, r.fold): r for j in by_variant[ref] for r in j.replicates}
                 entry["paired_vs_reference"][metric] = paired(
                     [(r, ref_by[(r.seed, r.fold)].keyed("trained")) for r in replicates if (r.seed, r.fold) in ref_by],
                     metric)
@@ -492,7 +571,32 @@ def _paired_table(result: dict[str, Any], metrics: list[str], which: str, agains
     return "\n".join(lines)
 
 
-def markdown(result: dict[str, Any], metrics: list[str]) -> str:
+def _shortcut_table(result: dict[str, Any]) -> str:
+    untuned = result["untuned_speaker_shortcut"]
+    if untuned is not None:  # the untuned model's row shows no CI, as in the arm tables
+        untuned = {**untuned, "top_share_ci": None}
+    checks = [(UNTUNED, "—", untuned),
+              *((v["label"], str(v["n_replicates"]), v["speaker_shortcut"]) for v in result["variants"])]
+    if not any(check for _, _, check in checks):
+        return "No question names exactly one speaker (or the results predate the check): no speaker-shortcut check."
+    k = next(check["k"] for _, _, check in checks if check)
+    lines = [f"### Speaker-shortcut check (%; questions that name exactly one speaker: the share of the top {k} said "
+             "by that speaker, mean ± 95% CI over replicates, beside the share of their evidence said by that "
+             "speaker; the untuned model: mean over its test sets)", "",
+             f"| Method | replicates | questions naming one speaker (over replicates) | share of top {k} said by "
+             "that speaker | share of evidence said by that speaker |", "|---|---|---|---|---|"]
+    for label, n, check in checks:
+        if check is None:
+            lines.append(f"| {label} | {n} | 0 | — | — |")
+            continue
+        top = _cell({"mean": check["top_share"], "ci": check["top_share_ci"]})
+        lines.append(f"| {label} | {n} | {check['questions']} | {top} | {_cell({'mean': check['evidence_share']})} |")
+    return "\n".join(lines)
+
+
+def _section(result: dict[str, Any], metrics: list[str]) -> list[str]:
+    """One test set's tables (the runs' own, or one ``eval.extra`` set): arms per metric, the speaker-shortcut
+    check, paired differences against the reference and the untuned model."""
     kinds = result["kinds"]
     head = ("| Method | replicates | requested H/M/E % | realised H/M/E % | distinct negatives per sample | "
             + " | ".join(kinds) + " | Average |")
@@ -511,14 +615,37 @@ def markdown(result: dict[str, Any], metrics: list[str]) -> str:
                          f"{_mix(v['realised'], v['mix_flag'])} | {_distinct_cell(v['distinct_negatives'])} | "
                          + " | ".join(_cell(m.get(k)) for k in kinds) + f" | {_cell(m['overall'])} |")
         parts.append("\n".join(lines))
-    parts.append(f"{MIX_FLAG}: the realised share of a tier is more than {100 * MIX_TOLERANCE:.0f} points from the "
-                 "requested one. Distinct negatives: per training sample, mean and minimum (— where the run did "
-                 "not record them).")
-    parts.append(_paired_table(result, metrics, "paired_vs_reference", result["reference"],
-                               "replicates matched by seed and fold, on the same test set"))
+    parts.append(_shortcut_table(result))
+    if any(v["variant"] == result["reference_variant"] for v in result["variants"]):
+        parts.append(_paired_table(result, metrics, "paired_vs_reference", result["reference"],
+                                   "replicates matched by seed and fold, on the same test set"))
+    else:
+        parts.append(f"The reference, {result['reference']}, has no replicate here: no paired differences against it.")
     if any(v["paired_vs_untuned"] for v in result["variants"]):
         parts.append(_paired_table(result, metrics, "paired_vs_untuned", "the untuned model",
                                    "each replicate against the untuned model on its own questions"))
+    return parts
+
+
+def _extra_heading(name: str, extra: dict[str, Any]) -> str:
+    total = extra["jobs"] + len(extra["jobs_without"])
+    text = (f"## Extra test set {name} ({', '.join(extra['paths'])}): every trained model on all of it "
+            f"(eval.extra), evaluated by {extra['jobs']} of {total} jobs")
+    if extra["jobs_without"]:
+        text += f"; not by {', '.join(extra['jobs_without'])}: aggregated over the jobs that did"
+    if len(extra["test_sets"]) > 1:
+        text += (f"\n\nIts file differed between jobs ({len(extra['test_sets'])} test sets): replicates pair only "
+                 "within one.")
+    return text
+
+
+def markdown(result: dict[str, Any], metrics: list[str]) -> str:
+    parts = ["## Each run's own held-out test set", *_section(result, metrics)]
+    for name, extra in result.get("extra", {}).items():
+        parts += [_extra_heading(name, extra), *_section(extra, metrics)]
+    parts.append(f"{MIX_FLAG}: the realised share of a tier is more than {100 * MIX_TOLERANCE:.0f} points from the "
+                 "requested one. Distinct negatives: per training sample, mean and minimum (— where the run did "
+                 "not record them).")
     parts.append(f"*: paired t p < 0.05 and the two-level bootstrap CI (replicates, then questions within each) "
                  f"excludes 0; tested only with at least {MIN_TESTED} replicates ({NOT_TESTED} otherwise). The "
                  "question bootstrap with the models fixed ignores training noise: it is shown for reference, not "
@@ -608,6 +735,14 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
     return written
 
 
+def metrics_held(jobs: list[Job]) -> set[str]:
+    """The metrics every trained model's row holds, on every test set (not the speaker-shortcut keys, which only
+    the rows of questions naming one speaker carry)."""
+    rows = [row for j in jobs for rep in [*j.replicates, *(r for x in j.extra.values() for r in x.replicates)]
+            for row in rep.rows["trained"].values()]
+    return set.intersection(*(set(row) for row in rows)) - {"qid", "kind", *SHORTCUT_KEYS} if rows else set()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hins.aggregate", description=__doc__.split("\n")[0])
     parser.add_argument("multirun_dir", type=Path)
@@ -620,11 +755,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         jobs, unfinished, common = load_jobs(args.multirun_dir)
-        first = [next(iter(r.rows["trained"].values())) for j in jobs for r in j.replicates]
-        missing = sorted({m for row in first for m in args.metrics if m not in row})
+        held = metrics_held(jobs)
+        missing = [m for m in args.metrics if m not in held]
         if missing:
-            raise AggregateError(f"--metrics: {missing} not in the results (they hold "
-                                 f"{sorted(k for k in first[0] if k not in ('qid', 'kind'))})")
+            raise AggregateError(f"--metrics: {missing} not held by every question's results (they hold "
+                                 f"{sorted(held)}; the speaker-shortcut check has a table of its own)")
         result = aggregate(jobs, args.metrics, args.reference)
     except AggregateError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -23,15 +23,10 @@ import numpy as np
 
 from hins.artifacts import config_key
 from hins.dataset import message_key, passage_text
-from hins.metrics import mean_metrics, query_metrics, rank_by_score
+from hins.metrics import (SHORTCUT_K, SHORTCUT_KEYS, TOP_SHARE, mean_metrics, query_metrics, rank_by_score,
+                          shortcut_summary)
 from hins.model import Embedder
 from hins.records import Conversation, Query
-
-
-SHORTCUT_K = 10  # the speaker-shortcut check reads each question's top 10
-TOP_SHARE = f"speaker_share@{SHORTCUT_K}"
-# Keys of a per-query row that only questions naming one speaker carry (not retrieval metrics).
-SHORTCUT_KEYS = ("named_speaker", TOP_SHARE, "evidence_speaker_share")
 
 
 @dataclass
@@ -75,16 +70,6 @@ def named_speaker(text: str, speakers: Sequence[str]) -> str | None:
     does not), or None when it names neither or both."""
     named = [s for s in speakers if re.search(rf"(?<!\w){re.escape(s)}(?!\w)", text)]
     return named[0] if len(named) == 1 else None
-
-
-def shortcut_summary(per_query: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The speaker-shortcut check over per-query rows: how many questions name one speaker, and the mean over them
-    of the share of the top SHORTCUT_K said by that speaker (``top_share``) and of the evidence (``evidence_share``);
-    the shares are None when no question names one speaker."""
-    named = [r for r in per_query if "named_speaker" in r]
-    return {"k": SHORTCUT_K, "n": len(named),
-            "top_share": float(np.mean([r[TOP_SHARE] for r in named])) if named else None,
-            "evidence_share": float(np.mean([r["evidence_speaker_share"] for r in named])) if named else None}
 
 
 def score(vectors: EvalVectors, data: EvalSet, ks: Sequence[int], ndcg_k: int = 10) -> dict[str, Any]:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+
+SHORTCUT_K = 10  # the speaker-shortcut check reads each question's top 10
+TOP_SHARE = f"speaker_share@{SHORTCUT_K}"
+# Keys of a per-query row that only questions naming one speaker carry (not retrieval metrics).
+SHORTCUT_KEYS = ("named_speaker", TOP_SHARE, "evidence_speaker_share")
 
 
 def recall_at_k(ranking: Sequence[int], relevant: set[int], k: int) -> float:
@@ -46,3 +52,13 @@ def mean_metrics(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     if not rows:
         return {}
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def shortcut_summary(per_query: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The speaker-shortcut check over per-query rows: how many questions name one speaker, and the mean over them
+    of the share of the top SHORTCUT_K said by that speaker (``top_share``) and of the evidence (``evidence_share``);
+    the shares are None when no question names one speaker."""
+    named = [r for r in per_query if "named_speaker" in r]
+    return {"k": SHORTCUT_K, "n": len(named),
+            "top_share": float(np.mean([r[TOP_SHARE] for r in named])) if named else None,
+            "evidence_share": float(np.mean([r["evidence_speaker_share"] for r in named])) if named else None}

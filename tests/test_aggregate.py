@@ -1,6 +1,7 @@
 """hins.aggregate's statistics over replicates (one trained model = fold × seed): the paired t and the two-level
 bootstrap by hand, the question bootstrap with the models fixed kept as it was, the significance rule, the requested
-/ realised mix flag and the distinct-negative columns, on fake multirun directories."""
+/ realised mix flag and the distinct-negative columns, the eval.extra sets' own tables and the speaker-shortcut
+column, on fake multirun directories."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from hins.aggregate import (MIX_FLAG, NOT_TESTED, aggregate, fixed_models_bootstrap, load_jobs, markdown, paired_t,
                             two_level_bootstrap)
+from hins.aggregate import main as aggregate_main
 from hins.records import TIERS
 from tests.test_studies import _fake_job
 
@@ -184,3 +186,103 @@ def test_distinct_negative_columns_when_recorded(tmp_path):
     table = markdown(result, ["recall@10"])
     assert "| Full (H+M+E) 30/30/40 | 2 | 30/30/40 | 30/30/40 | 12.5, min 9 (K 15) |" in table
     assert "| No Easy (H+M) 50/50/0 | 2 | 50/50/0 | 50/50/0 | — |" in table
+
+
+def _extra_study(root: Path, with_extra: bool = True) -> dict:
+    """Full and No Easy × 3 seeds on one shared test set; an eval.extra set "mylogs" (its own test set, the same
+    question ids) that No Easy's seed-3 job did not evaluate. On it, seed s's Full model gains 0.10 s on every
+    question over the untuned model and No Easy's 0.11 s."""
+    base = [0.2, 0.2, 0.4, 0.4]
+    for seed in (1, 2, 3):
+        for arm, main_trained, gain in (("hins", 0.5, 0.10), ("no_easy", 0.6, 0.11)):
+            extra = {"mylogs": ("logs1", base, [b + gain * seed for b in base])}
+            _fake_job(root, arm, seed, "shared", [0.0, 0.0, 1.0, 1.0], [main_trained] * 4,
+                      extra=extra if with_extra and (arm, seed) != ("no_easy", 3) else None)
+    return aggregate(load_jobs(root)[0], ["recall@10"])
+
+
+def test_an_extra_set_gets_its_own_tables_from_its_own_rows(tmp_path):
+    result = _extra_study(tmp_path)
+    # The runs' own test set: exactly what the same jobs give without the extra set.
+    assert {k: v for k, v in result.items() if k != "extra"} == _extra_study(tmp_path / "plain", with_extra=False)
+    assert result["untuned"]["recall@10"]["overall"] == pytest.approx(0.5)
+
+    x = result["extra"]["mylogs"]
+    assert x["paths"] == ["/logs/mylogs.json"] and x["test_sets"] == ["logs1"] and x["jobs"] == 5
+    assert x["jobs_without"] == [str(tmp_path / "negatives=no_easy,seed=3")]
+    assert x["untuned"]["recall@10"]["overall"] == pytest.approx(0.3) and x["untuned_test_sets"] == 1
+    assert x["reference"].startswith("Full (H+M+E)")
+    no_easy, full = x["variants"]
+    assert {r["test_set"] for v in x["variants"] for r in v["replicates"]} == {"logs1"}
+    # Full: replicate means 0.4, 0.5, 0.6; No Easy (seeds 1, 2 only): 0.41, 0.52.
+    assert full["n_replicates"] == 3 and full["metrics"]["recall@10"]["overall"] == pytest.approx(
+        {"mean": 0.5, "ci": 4.302653 * 0.1 / math.sqrt(3), "n": 3}, rel=1e-6)
+    assert no_easy["n_replicates"] == 2 and no_easy["metrics"]["recall@10"]["overall"] == pytest.approx(
+        {"mean": 0.465, "ci": 12.706205 * (0.11 / math.sqrt(2)) / math.sqrt(2), "n": 2}, rel=1e-6)
+    d = no_easy["paired_vs_reference"]["recall@10"]  # per seed: 0.01 s
+    assert [r["diff"] for r in d["replicates"]] == pytest.approx([0.01, 0.02])
+    # 1 d.f.: se = 0.005, half-width t(0.975, 1) se = 12.706205 * 0.005; t = 3, p = 1 - 2 atan(3) / pi.
+    assert d["mean"] == pytest.approx(0.015) and d["significant"] is None
+    assert d["t"] == pytest.approx({"ci_low": 0.015 - 12.706205 * 0.005, "ci_high": 0.015 + 12.706205 * 0.005,
+                                    "p": 1 - 2 * math.atan(3) / math.pi, "df": 1}, rel=1e-6)
+    assert d["fixed_models_bootstrap"]["n"] == 4 and d["fixed_models_bootstrap"]["mean"] == pytest.approx(0.015)
+    u = full["paired_vs_untuned"]["recall@10"]
+    assert [r["diff"] for r in u["replicates"]] == pytest.approx([0.1, 0.2, 0.3])
+    assert u["mean"] == pytest.approx(0.2) and u["t"]["ci_low"] == pytest.approx(0.2 - 4.302653 * 0.1 / math.sqrt(3))
+    assert u["t"]["p"] == pytest.approx(1 - math.sqrt(12) / math.sqrt(14))  # 2 d.f., t = sqrt(12): not starred
+    assert u["significant"] is False
+
+    table = markdown(result, ["recall@10"])
+    own, held_out = table.split("## Extra test set mylogs (/logs/mylogs.json)")
+    assert "evaluated by 5 of 6 jobs; not by " + str(tmp_path / "negatives=no_easy,seed=3") in held_out
+    assert "| Full (H+M+E) 30/30/40 | 3 | 30/30/40 | — | — | 50.0 ± 24.8 | 50.0 ± 24.8 |" in held_out
+    assert "| Untuned base model | — | — | — | — | 30.0 | 30.0 |" in held_out
+    assert f"| No Easy (H+M) 50/50/0 | recall@10 | 2 | +1.5 ({NOT_TESTED}) |" in held_out
+    assert "| No Easy (H+M) 50/50/0 | recall@10 | 3 | +10.0* |" in own
+    assert "| Untuned base model | — | — | — | — | 50.0 |" in own
+
+
+def test_an_extra_set_without_the_reference_arm_says_so(tmp_path):
+    _fake_job(tmp_path, "hins", 1, "s", [0.5], [0.6])
+    _fake_job(tmp_path, "no_easy", 1, "s", [0.5], [0.7], extra={"mylogs": ("logs1", [0.2], [0.3])})
+    result = aggregate(load_jobs(tmp_path)[0], ["recall@10"])
+    (no_easy,) = result["extra"]["mylogs"]["variants"]
+    assert no_easy["paired_vs_reference"]["recall@10"] is None
+    assert no_easy["paired_vs_untuned"]["recall@10"]["mean"] == pytest.approx(0.1)
+    assert "The reference, Full (H+M+E) 30/30/40, has no replicate here" in markdown(result, ["recall@10"])
+
+
+def _shortcut_study(root: Path) -> None:
+    """One arm × 3 seeds, 4 questions of which q0 and q2 name one speaker (their evidence: 50% and 100% that
+    speaker's). Untuned: 40% and 60% of the top 10 that speaker's; seed s: 50 + 10 s % and 70 + 10 s %."""
+    for seed in (1, 2, 3):
+        _fake_job(root, "hins", seed, "shared", [0.5] * 4, [0.6] * 4, shortcut={
+            "untuned": [(0.4, 0.5), None, (0.6, 1.0), None],
+            "trained": [(0.5 + 0.1 * seed, 0.5), None, (0.7 + 0.1 * seed, 1.0), None]})
+
+
+def test_speaker_shortcut_column_over_replicates(tmp_path):
+    _shortcut_study(tmp_path)
+    result = aggregate(load_jobs(tmp_path)[0], ["recall@10"])
+    (full,) = result["variants"]
+    # Per replicate, the mean over the two questions naming a speaker: 0.7, 0.8, 0.9 (the other two do not count).
+    assert [r["speaker_shortcut"]["top_share"] for r in full["replicates"]] == pytest.approx([0.7, 0.8, 0.9])
+    assert full["speaker_shortcut"] == pytest.approx({"k": 10, "n": 3, "questions": 6, "evidence_share": 0.75,
+                                                      "top_share": 0.8, "top_share_ci": 4.302653 * 0.1 / math.sqrt(3)},
+                                                     rel=1e-6)
+    assert result["untuned_speaker_shortcut"] == pytest.approx(
+        {"k": 10, "n": 1, "questions": 2, "evidence_share": 0.75, "top_share": 0.5, "top_share_ci": None})
+    table = markdown(result, ["recall@10"])
+    assert "| Untuned base model | — | 2 | 50.0 | 75.0 |" in table
+    assert "| Full (H+M+E) 30/30/40 | 3 | 6 | 80.0 ± 24.8 | 75.0 |" in table
+
+
+def test_metrics_are_checked_on_every_row_not_the_first(tmp_path, capsys):
+    """Only questions that name one speaker carry the shortcut keys: a row that does is no list of the metrics."""
+    _shortcut_study(tmp_path)
+    assert aggregate_main([str(tmp_path), "--metrics", "speaker_share@10", "--out", str(tmp_path / "a")]) == 2
+    assert "--metrics: ['speaker_share@10'] not held by every question's results (they hold ['recall@10']" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "a").exists()
+    assert aggregate_main([str(tmp_path), "--metrics", "recall@10", "--out", str(tmp_path / "b")]) == 0
+    assert "| Full (H+M+E) 30/30/40 | 3 | 6 | 80.0 ± 24.8 | 75.0 |" in (tmp_path / "b" / "aggregate.md").read_text()

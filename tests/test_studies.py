@@ -170,22 +170,41 @@ def _negatives(name: str) -> dict:
     return validate(_compose(f"negatives={name}")).negatives.model_dump()
 
 
+Shares = dict[str, list[tuple[float, float] | None]]  # model -> per question: (top-10 share, evidence share)
+
+
 def _fake_job(root: Path, negatives: str, seed: int, test_set: str | None, untuned: list[float],
-              trained: list[float], fold: int | None = None, train_stats: dict | None = None) -> Path:
+              trained: list[float], fold: int | None = None, train_stats: dict | None = None,
+              shortcut: Shares | None = None, extra: dict[str, tuple[str, list[float], list[float]]] | None = None
+              ) -> Path:
     """A finished job directory as a Hydra multirun leaves it, with per-question recall@10: one results.json, or
     with ``fold``, one fold of a cross-validated job (``fold_<n>/results.json``; call once per fold), and the
-    training split's negative statistics (``data_stats.json``) when given."""
+    training split's negative statistics (``data_stats.json``) when given. ``shortcut``: the speaker-shortcut
+    fields of the questions that name one speaker (None: a question that does not); ``extra``: eval.extra sets,
+    name -> (test set, untuned, trained), read from ``/logs/<name>.json``."""
     job = root / f"negatives={negatives},seed={seed}"
     (job / ".hydra").mkdir(parents=True, exist_ok=True)
-    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"negatives={negatives}", f"seed={seed}"]))
+    overrides = [f"negatives={negatives}", f"seed={seed}"]
+    if extra:  # as the job was launched; it names no variant
+        overrides.append("eval.extra=[" + ",".join(f"/logs/{name}.json" for name in extra) + "]")
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "negatives": _negatives(negatives)}))
 
-    def rows(values: list[float]) -> dict[str, list[dict[str, object]]]:
-        return {"per_query": [{"qid": f"q{i}", "kind": "p1", "recall@10": v} for i, v in enumerate(values)]}
+    def rows(values: list[float], shares: list[tuple[float, float] | None] | None = None
+             ) -> dict[str, list[dict[str, object]]]:
+        shares = shares or [None] * len(values)
+        return {"per_query": [{"qid": f"q{i}", "kind": "p1", "recall@10": v, **({} if share is None else {
+            "named_speaker": "Ann", "speaker_share@10": share[0], "evidence_speaker_share": share[1]})}
+            for i, (v, share) in enumerate(zip(values, shares))]}
 
-    summary = {"fold": fold, "results": {"untuned": rows(untuned), "trained": rows(trained)}}
+    shortcut = shortcut or {}
+    summary = {"fold": fold, "results": {model: rows(values, shortcut.get(model))
+                                         for model, values in (("untuned", untuned), ("trained", trained))}}
     if test_set is not None:
         summary["test_set"] = test_set
+    if extra:
+        summary["extra"] = {name: {"path": f"/logs/{name}.json", "test_set": held_out_set, "results": {
+            "untuned": rows(base), "trained": rows(model)}} for name, (held_out_set, base, model) in extra.items()}
     where = job if fold is None else job / f"fold_{fold}"
     where.mkdir(exist_ok=True)
     (where / "results.json").write_text(json.dumps(summary))
@@ -263,11 +282,13 @@ def test_calibrate_command_on_locomo_is_cached(tmp_path):
 @pytest.mark.slow
 def test_tiny_multirun_aggregates_and_resumes(tmp_path):
     sweep = ["-m", "+experiment=table4_synthetic", "model=tiny_random", "logger=csv", "data.n_conversations=16",
-             "data.split={train:0.5,val:0.0,test:0.5}", "trainer.max_steps=2", "negatives=hins,no_easy", "seed=1"]
+             "data.split={train:0.5,val:0.0,test:0.5}", "trainer.max_steps=2", "negatives=hins,no_easy", "seed=1",
+             "eval.extra=[tests/fixtures/locomo_tiny.json]"]
     first = _cmd(tmp_path, "hins.run", *sweep)
     root = tmp_path / "outputs" / "multiruns" / "table4_synthetic"
     jobs = sorted(p for p in root.iterdir() if (p / "DONE.json").is_file())
     assert [p.name for p in jobs][0].startswith("data.n_conversations=16,") and len(jobs) == 2
+    assert not any("eval.extra" in p.name for p in jobs)  # a path in a job's name would nest directories
     assert "already finished" not in first.stdout + first.stderr
 
     agg = _cmd(tmp_path, "hins.aggregate", str(root))
@@ -282,6 +303,19 @@ def test_tiny_multirun_aggregates_and_resumes(tmp_path):
     assert "n < 3: not tested" in table and "question bootstrap, models fixed" in table
     assert (root / "variants_recall_at_10.png").stat().st_size > 1000
     assert "Written:" in agg.stdout
+    # The eval.extra set: its own tables, from its own rows (its questions, not the synthetic test set's).
+    assert "## Extra test set locomo_tiny (tests/fixtures/locomo_tiny.json): every trained model on all of it " \
+           "(eval.extra), evaluated by 2 of 2 jobs" in table
+    extra = result["extra"]["locomo_tiny"]
+    own_sets = {r["test_set"] for v in result["variants"] for r in v["replicates"]}
+    extra_sets = {r["test_set"] for v in extra["variants"] for r in v["replicates"]}
+    assert len(extra_sets) == 1 and not extra_sets & own_sets and extra["untuned_test_sets"] == 1
+    extra_no_easy = next(v for v in extra["variants"] if v["label"].startswith("No Easy"))
+    assert [r["n_questions"] for r in extra_no_easy["replicates"]] == [
+        json.loads((jobs[1] / "results.json").read_text())["extra"]["locomo_tiny"]["results"]["trained"]["n_queries"]]
+    assert extra_no_easy["paired_vs_reference"]["recall@10"]["n_replicates"] == 1
+    # LoCoMo questions name their speakers: the shortcut check has rows on the extra set.
+    assert extra_no_easy["speaker_shortcut"]["questions"] > 0 and "Speaker-shortcut check" in table
 
     stamps = [(p / "results.json").stat().st_mtime_ns for p in jobs]
     second = _cmd(tmp_path, "hins.run", *sweep)
