@@ -176,3 +176,15 @@ def test_a_gpu_config_on_a_machine_without_one_stops_before_any_work(tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="trainer.accelerator=gpu: no CUDA GPU is visible here"):
         check_devices(validate(_compose("+experiment=full")))
+
+
+def test_num_nodes_is_accepted_and_the_global_batch_spans_every_node():
+    """A multi-node DDP run (Slurm: submitit_slurm with hydra.launcher.nodes=2) sets trainer.num_nodes; the global
+    batch trainer.batch_size is shared by devices x nodes processes, checked at composition."""
+    run = validate(_compose("trainer=ddp", "trainer.num_nodes=2", "trainer.devices=4", "trainer.batch_size=512"))
+    assert run.trainer.num_nodes == 2 and validate(_compose()).trainer.num_nodes == 1
+    with pytest.raises(ConfigError, match=r"batch_size=12 \(the global batch\) must be divisible by devices=4 x "
+                                          r"num_nodes=2"):
+        validate(_compose("trainer=ddp", "trainer.num_nodes=2", "trainer.devices=4", "trainer.batch_size=12"))
+    with pytest.raises(ConfigError, match="trainer.num_nodes"):
+        validate(_compose("trainer.num_nodes=0"))

@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import ROOT
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
@@ -61,3 +61,51 @@ def test_multirun_over_negatives_reuses_cached_stages(tmp_path):
     assert log.count("stage base_vectors: building") == 3 and log.count("stage base_vectors: reusing") == 2
     jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
     assert len([j for j in jobs if (j / "results.json").exists()]) == 2
+
+
+def _wandb_offline_run(path: Path) -> tuple[dict, list]:
+    """The summary (last value of each key) and the exit records of an offline run's ``.wandb`` file: a ``:W&B`` header
+    of 7 bytes, then protobuf records in LevelDB-log chunks (7-byte header: crc, length, type) in 32 KiB blocks."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, pending, summary, exits = 7, b"", {}, []
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a chunk header is padding
+            pos += 32768 - pos % 32768
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a whole record, or the last chunk of one
+            record = pb.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            if record.HasField("summary"):
+                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in record.summary.update})
+            elif record.HasField("exit"):
+                exits.append(record.exit)
+    return summary, exits
+
+
+@pytest.mark.slow
+def test_each_job_finishes_its_wandb_run_with_the_test_results_as_summary(tmp_path):
+    """W&B offline: every job of a (sequential) multirun is a W&B run of its own, finished after its results are
+    written, whose summary holds the held-out results of both models, overall and per query kind."""
+    _run(tmp_path, "-m", "+experiment=smoke", "negatives=hins,no_easy", "trainer.max_steps=2",
+         "logger.wandb.enabled=true", "logger.wandb.mode=offline", env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
+    assert len(jobs) == 2
+    for job in jobs:
+        [run_dir] = (job / "wandb").glob("offline-run-*")  # a run of its own, not the previous job's
+        summary, exits = _wandb_offline_run(next(run_dir.glob("*.wandb")))
+        assert [e.exit_code for e in exits] == [0]  # finished
+        results = json.loads((job / "results.json").read_text())
+        for model in ("untuned", "trained"):
+            res = results["results"][model]
+            assert summary[f"test/{model}/overall/ndcg@10"] == pytest.approx(res["overall"]["ndcg@10"])
+            assert summary[f"test/{model}/by_kind/shared/mrr"] == pytest.approx(res["by_kind"]["shared"]["mrr"])
+            assert summary[f"test/{model}/win_rate/hard"] == pytest.approx(res["win_rate"]["hard"])
+        assert summary["objective"] == pytest.approx(results["objective"])
+        assert "HandleAbandonedError" not in (run_dir / "logs" / "debug.log").read_text()
