@@ -192,8 +192,15 @@ class _Claim:
 
 def _read_claim(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_bytes())
-    except (OSError, ValueError):  # gone, or its owner has not written it yet
+        return _claim_owner(path.read_bytes())
+    except OSError:  # gone
+        return {}
+
+
+def _claim_owner(raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+    except ValueError:  # its owner has not written it yet
         return {}
     return record if isinstance(record, dict) else {}
 
@@ -210,16 +217,11 @@ class _ClaimWatch:
     def stale(self, path: Path) -> str | None:
         try:
             with path.open("rb") as f:  # opening revalidates NFS's cached attributes (close-to-open consistency)
-                stamp = (os.fstat(f.fileno()).st_ino, os.fstat(f.fileno()).st_mtime_ns)
-                raw = f.read()
+                st = os.fstat(f.fileno())
+                owner = _claim_owner(f.read())
         except FileNotFoundError:
             return None
-        try:
-            owner = json.loads(raw)
-        except ValueError:
-            owner = {}
-        owner = owner if isinstance(owner, dict) else {}
-        pid = owner.get("pid")
+        stamp, pid = (st.st_ino, st.st_mtime_ns), owner.get("pid")
         if owner.get("host") == _HOST and isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid):
             return f"its owner, process {pid} of this host, is gone"
         now = time.monotonic()

@@ -88,10 +88,10 @@ def test_two_nodes_started_by_a_cluster_launcher_train_one_run(tmp_path):
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
            "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
            "LOCAL_RANK": "0"}
-    procs = [subprocess.Popen([sys.executable, "-m", "hins.run", "+experiment=smoke", "trainer=ddp",
-                               "trainer.accelerator=cpu", "trainer.devices=1", "trainer.num_nodes=2",
-                               "trainer.precision=32-true", "trainer.num_workers=0", f"hydra.run.dir={tmp_path / f'node{r}'}"],
-                              cwd=ROOT, env={**env, "NODE_RANK": str(r)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    command = [sys.executable, "-m", "hins.run", "+experiment=smoke", "trainer=ddp", "trainer.accelerator=cpu",
+               "trainer.devices=1", "trainer.num_nodes=2", "trainer.precision=32-true", "trainer.num_workers=0"]
+    procs = [subprocess.Popen([*command, f"hydra.run.dir={tmp_path / f'node{r}'}"], cwd=ROOT,
+                              env={**env, "NODE_RANK": str(r)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for r in (0, 1)]
     logs = [proc.communicate(timeout=600)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [log[-3000:] for log in logs]

@@ -84,7 +84,8 @@ def _wandb_offline_run(path: Path) -> tuple[dict, list]:
             record.ParseFromString(pending)
             pending = b""
             if record.HasField("summary"):
-                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in record.summary.update})
+                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json)
+                                for u in record.summary.update})
             elif record.HasField("exit"):
                 exits.append(record.exit)
     return summary, exits
@@ -95,7 +96,8 @@ def test_each_job_finishes_its_wandb_run_with_the_test_results_as_summary(tmp_pa
     """W&B offline: every job of a (sequential) multirun is a W&B run of its own, finished after its results are
     written, whose summary holds the held-out results of both models, overall and per query kind."""
     _run(tmp_path, "-m", "+experiment=smoke", "negatives=hins,no_easy", "trainer.max_steps=2",
-         "logger.wandb.enabled=true", "logger.wandb.mode=offline", env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+         "logger.wandb.enabled=true", "logger.wandb.mode=offline",
+         env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
     assert len(jobs) == 2
     for job in jobs:

@@ -412,7 +412,8 @@ def test_jobs_building_the_same_stage_at_once_build_it_once(tmp_path):
         "        f.write(me + '\\n')\n"
         "    time.sleep(1)\n"
         "    (tmp / 'a.txt').write_text('built')\n"
-        "print(ArtifactStore(root / 'cache', poll=0.05).get_or_build('stage', 'k', build, lambda p: (p / 'a.txt').read_text()))\n"
+        "store = ArtifactStore(root / 'cache', poll=0.05)\n"
+        "print(store.get_or_build('stage', 'k', build, lambda p: (p / 'a.txt').read_text()))\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=ROOT) for name in ("a", "b")]

@@ -100,7 +100,8 @@ def test_a_rank_other_than_0_ends_its_job_by_returning(tmp_path):
         "runpy.run_module('hins.run', run_name='__main__')  # python -m hins.run\n"
         "print('the job returned')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "HINS_ROOT": str(tmp_path)})
+    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "HINS_ROOT": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0 and "the job returned" in proc.stdout, proc.stderr[-3000:]
     assert not (tmp_path / "DONE.json").exists() and not (tmp_path / "results.json").exists()
