@@ -6,6 +6,12 @@ exists, names that stage and key, and every file matches the size and sha256 rec
 written in a temporary directory and renamed into place, so a run killed mid-write leaves nothing a
 later run would trust. A full disk stops the build with the path (``DiskFullError``), the partial
 directory removed; the next run builds the artifact again.
+
+Jobs that need the same artifact at once (a parallel sweep, the processes of a multi-node run) build it once: the
+builder holds a claim file ``.<key>.claim`` beside it, created with O_CREAT|O_EXCL (atomic on local disks and on
+NFS v3+), naming its host and pid, its mtime refreshed while it builds. The others wait and load the finished
+artifact; a claim whose owner died (a process gone on this host) or whose mtime stopped moving (another host) is
+taken over.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import os
 import re
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,6 +86,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """``sha256_file``, computed once per process for a file's (path, inode, size, mtime, ctime): a model's weights
+    are hashed once however many artifact keys name them."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
 def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
 
@@ -132,9 +153,92 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+class _Claim:
+    """This process's claim to build one artifact: the file ``.<key>.claim``, created only if absent, holding the
+    owner's host, pid and a token; a thread touches it every ``heartbeat`` seconds until it is released."""
+
+    def __init__(self, path: Path, heartbeat: float):
+        self.path, self.heartbeat = path, heartbeat
+        self.token = f"{_HOST} {os.getpid()} {os.urandom(6).hex()}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    @classmethod
+    def take(cls, path: Path, heartbeat: float) -> "_Claim | None":
+        claim = cls(path, heartbeat)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return None
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": _HOST, "pid": os.getpid(), "token": claim.token}, f)
+        claim._thread.start()
+        return claim
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                os.utime(self.path)
+            except OSError:
+                log.warning("the build claim %s was removed by another process while this one holds it", self.path)
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if _read_claim(self.path).get("token") == self.token:  # not a claim another process has taken over since
+            self.path.unlink(missing_ok=True)
+
+
+def _read_claim(path: Path) -> dict[str, Any]:
+    try:
+        return _claim_owner(path.read_bytes())
+    except OSError:  # gone
+        return {}
+
+
+def _claim_owner(raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+    except ValueError:  # its owner has not written it yet
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+class _ClaimWatch:
+    """A waiter's view of another process's claim: stale when its owner is a dead process of this host, or when its
+    mtime has not moved for ``stale_after`` seconds of this process's own clock (so clocks of other hosts do not
+    matter)."""
+
+    def __init__(self, stale_after: float):
+        self.stale_after = stale_after
+        self.seen: tuple[Any, float] | None = None
+
+    def stale(self, path: Path) -> str | None:
+        try:
+            with path.open("rb") as f:  # opening revalidates NFS's cached attributes (close-to-open consistency)
+                st = os.fstat(f.fileno())
+                owner = _claim_owner(f.read())
+        except FileNotFoundError:
+            return None
+        stamp, pid = (st.st_ino, st.st_mtime_ns), owner.get("pid")
+        if owner.get("host") == _HOST and isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid):
+            return f"its owner, process {pid} of this host, is gone"
+        now = time.monotonic()
+        if self.seen is None or self.seen[0] != stamp:
+            self.seen = (stamp, now)
+        elif now - self.seen[1] >= self.stale_after:
+            return f"its owner ({owner.get('host', '?')}, pid {pid}) has not refreshed it for {self.stale_after:.0f} s"
+        return None
+
+
 class ArtifactStore:
-    def __init__(self, root: str | os.PathLike):
+    """``heartbeat``: how often a builder refreshes its claim; ``stale_after``: how long a waiter lets a claim of
+    another host go unrefreshed before taking it over; ``poll``: how often a waiter looks for the artifact."""
+
+    def __init__(self, root: str | os.PathLike, heartbeat: float = 10.0, stale_after: float = 120.0, poll: float = 1.0):
         self.root = Path(root)
+        self.heartbeat, self.stale_after, self.poll = heartbeat, stale_after, poll
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -151,21 +255,59 @@ class ArtifactStore:
 
         ``build(tmp_dir)`` writes the files and may return extra manifest metadata. A cached artifact that
         fails verification, or that verifies but cannot be loaded (written by an older format), is rebuilt.
+        While another process holds the claim to build it, wait for its artifact (or take over a stale claim).
         """
         final = self.path(stage, key)
-        if final.exists():
-            problem = verify(final, stage, key)
-            if problem is None:
-                try:
-                    loaded = load(final)
-                except Exception as err:  # noqa: BLE001 - any failure to read a cached artifact means: rebuild it
-                    problem = f"it does not load ({type(err).__name__}: {err})"
-                else:
-                    log.info("stage %s: reusing cached artifact %s", stage, final)
-                    return loaded
-            log.warning("stage %s: cached artifact %s is not usable (%s); rebuilding", stage, final, problem)
-            shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
+        claim_path = final.parent / f".{key}.claim"
+        watch = _ClaimWatch(self.stale_after)
+        while True:
+            found, loaded, problem = self._cached(final, stage, key, load)
+            if found:
+                return loaded
+            claim = _Claim.take(claim_path, self.heartbeat)
+            if claim is not None:
+                break
+            if watch.seen is None:
+                log.info("stage %s: another process is building %s (%s); waiting for it", stage, final,
+                         _read_claim(claim_path).get("token", "claim being written"))
+            reason = watch.stale(claim_path)
+            if reason is not None:
+                log.warning("stage %s: taking over the build claim %s: %s", stage, claim_path, reason)
+                claim_path.unlink(missing_ok=True)
+                continue
+            time.sleep(self.poll)
+        try:
+            # Finished by the previous claim holder between the look above and taking the claim?
+            found, loaded, problem = self._cached(final, stage, key, load)
+            if found:
+                return loaded
+            if problem is not None:
+                log.warning("stage %s: cached artifact %s is not usable (%s); rebuilding", stage, final, problem)
+                shutil.rmtree(final)
+            return self._build(final, stage, key, build, load, meta)
+        finally:
+            claim.release()
+
+    @staticmethod
+    def _cached(final: Path, stage: str, key: str, load: Callable[[Path], T]) -> tuple[bool, Any, str | None]:
+        """(True, the loaded artifact, None) when it is finished and loads; else (False, None, why it is not usable,
+        or None when there is none)."""
+        if not final.exists():
+            return False, None, None
+        problem = verify(final, stage, key)
+        if problem is None:
+            try:
+                loaded = load(final)
+            except Exception as err:  # noqa: BLE001 - any failure to read a cached artifact means: rebuild it
+                problem = f"it does not load ({type(err).__name__}: {err})"
+            else:
+                log.info("stage %s: reusing cached artifact %s", stage, final)
+                return True, loaded, None
+        return False, None, problem
+
+    def _build(self, final: Path, stage: str, key: str, build: Callable[[Path], dict[str, Any] | None],
+               load: Callable[[Path], T], meta: dict[str, Any] | None) -> T:
         self._remove_stale_tmp(final.parent, key)
         tmp = final.parent / f".{key}.tmp-{_HOST}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)

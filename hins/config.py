@@ -263,6 +263,7 @@ class LossConfig(_Strict):
 class TrainerConfig(_Strict):
     accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"]
     devices: int | str  # N >= 1, -1 (all), "auto", or device ids "0,1"
+    num_nodes: int = Field(default=1, ge=1)  # machines of a multi-node DDP run (Slurm: one task per device)
     strategy: str  # a Lightning strategy name: auto, ddp, ddp_spawn, fsdp, ...
     # 64-true: float64 throughout, for exact comparisons (tests/test_ddp.py), not for speed.
     precision: Literal["64-true", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
@@ -302,9 +303,13 @@ class TrainerConfig(_Strict):
 
     @model_validator(mode="after")
     def _global_batch(self) -> "TrainerConfig":
-        if isinstance(self.devices, int) and self.devices > 1 and self.batch_size % self.devices:
+        # The processes are devices per node x nodes (a device count not yet known, "auto" or -1, counts as 1 here;
+        # train_loader checks the real world size once Lightning has it).
+        world = (self.devices if isinstance(self.devices, int) and self.devices > 1 else 1) * self.num_nodes
+        if world > 1 and self.batch_size % world:
+            nodes = f" x num_nodes={self.num_nodes}" if self.num_nodes > 1 else ""
             raise ValueError(f"batch_size={self.batch_size} (the global batch) must be divisible by devices="
-                             f"{self.devices}")
+                             f"{self.devices}{nodes}")
         return self
 
 

