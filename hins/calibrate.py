@@ -23,6 +23,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from hins.logging_utils import no_secrets_on_the_command_line
 from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
 from hins.records import TIERS, Conversation, Query
 
@@ -92,6 +93,7 @@ def report(result: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@no_secrets_on_the_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
 def main(cfg: DictConfig) -> str | None:
     from hydra.core.hydra_config import HydraConfig

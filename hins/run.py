@@ -10,9 +10,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from hins.logging_utils import no_secrets_on_the_command_line
+
 log = logging.getLogger("hins")
 
 
+@no_secrets_on_the_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig

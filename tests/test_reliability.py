@@ -273,6 +273,45 @@ def test_fuzzed_numeric_overrides_validate_or_name_the_key(key, value):
         assert key.split(".")[-1] in str(err)
 
 
+# The key each case leaks: as a URL's password or query parameter, inside an OpenAI-shaped key, as a Hugging Face
+# token where the NAME of a variable belongs; and from an environment variable, resolved only by the schema.
+LEAK = "Zq8vX3mK9pL2wR5tY7uB"
+ENDPOINT = ["synthesis=openai", "synthesis.model=m"]
+
+
+@pytest.mark.parametrize(("module", "args", "key"), [
+    ("hins.run", [*ENDPOINT, f"synthesis.base_url=http://user:{LEAK}@localhost:9/v1"], "synthesis.base_url"),
+    ("hins.run", [*ENDPOINT, "synthesis.base_url=http://localhost:9/v1", f"synthesis.api_key_env=sk-proj-{LEAK}"],
+     "synthesis.api_key_env"),
+    ("hins.run", ["topics=llm", "topics.base_url=http://localhost:9/v1", "topics.model=m",
+                  f"topics.api_key_env=hf_{LEAK}"], "topics.api_key_env"),
+    ("hins.run", ["-m", "queries=llm", f"queries.base_url=http://localhost:9/v1?key={LEAK}", "queries.model=m",
+                  "negatives=hins,no_easy"], "queries.base_url"),
+    ("hins.paper_tables", [f"llm.base_url=http://user:{LEAK}@localhost:9/v1", "llm.model=m", "answer=true"],
+     "llm.base_url"),
+    pytest.param("hins.run", [*ENDPOINT, "synthesis.base_url=${oc.env:HINS_TEST_URL}"], "synthesis.base_url",
+                 marks=pytest.mark.slow),
+])
+def test_a_key_in_the_config_is_refused_and_written_nowhere(tmp_path, module, args, key):
+    """Found and fixed: such keys were written in plain text to the run's .hydra/config.yaml and overrides.yaml,
+    and a URL's credentials crashed the run in aiohttp, printing the key in Hydra's error line."""
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           "HINS_TEST_URL": f"http://user:{LEAK}@localhost:9/v1", **ONE_THREAD}
+    smoke = ["+experiment=smoke"] if module == "hins.run" else []
+    proc = subprocess.run([sys.executable, "-m", module, *smoke, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert LEAK not in out and "Traceback" not in out and "Error executing job" not in out
+    assert any(key in line and "api_key_env" in line for line in out.splitlines()), out
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in written if LEAK.encode() in p.read_bytes()]
+    if "oc.env" in args[-1]:  # Hydra composed this one and wrote its files: the key is in none of them
+        assert any(p.name == "config.yaml" and p.parent.name == ".hydra" for p in written)
+    else:  # refused before Hydra wrote anything
+        assert written == [] and len(out.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------------------------------------ cache integrity
 
 
