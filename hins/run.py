@@ -45,6 +45,7 @@ def main(cfg: DictConfig) -> float | None:
         log.info("%s holds a finished job of another config; running again", output_dir)
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
     from hins.artifacts import DiskFullError, disk_full, free_bytes, human_bytes
+    from hins.disk import not_writable
     from hins.locomo import LocomoFormatError
     from hins.personas import PersonaSourceError
     from hins.pipeline import run_pipeline
@@ -66,6 +67,11 @@ def main(cfg: DictConfig) -> float | None:
         log.error("training stopped: %s", err)
         sys.exit(4)
     except OSError as err:
+        if not_writable(err) and _in_outputs(err.filename, cfg, output_dir):  # made read-only or removed mid-run
+            log.error("cannot write %s (%s); what was finished is kept: make it writable and run the same command "
+                      "again: finished stages are reused and training resumes from its last checkpoint",
+                      err.filename, err.strerror)
+            sys.exit(5)
         if not disk_full(err):
             raise
         if isinstance(err, DiskFullError):
@@ -80,6 +86,13 @@ def main(cfg: DictConfig) -> float | None:
     objective = summary.get("objective")
     write_json(done, {"config_key": key, "objective": objective})
     return objective
+
+
+def _in_outputs(filename: str | None, cfg: DictConfig, output_dir: Path) -> bool:
+    """Whether ``filename`` lies where the run writes (its directory, the cache, the resume directories)."""
+    roots = [output_dir, *(Path(cfg.paths[k]) for k in ("cache_dir", "train_state_dir") if cfg.paths.get(k))]
+    return bool(filename) and any(Path(filename).absolute().is_relative_to(r.absolute()) for r in roots)
+
 
 if __name__ == "__main__":
     main()

@@ -273,6 +273,11 @@ def test_fuzzed_numeric_overrides_validate_or_name_the_key(key, value):
         assert key.split(".")[-1] in str(err)
 
 
+def _flags_first(args):
+    """Hydra's command line: flags (-m) before the overrides."""
+    return sorted(args, key=lambda a: not a.startswith("-"))
+
+
 # The key each case leaks: as a URL's password or query parameter, inside an OpenAI-shaped key, as a Hugging Face
 # token where the NAME of a variable belongs; and from an environment variable, resolved only by the schema.
 LEAK = "Zq8vX3mK9pL2wR5tY7uB"
@@ -298,8 +303,8 @@ def test_a_key_in_the_config_is_refused_and_written_nowhere(tmp_path, module, ar
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
            "HINS_TEST_URL": f"http://user:{LEAK}@localhost:9/v1", **ONE_THREAD}
     smoke = ["+experiment=smoke"] if module == "hins.run" else []
-    proc = subprocess.run([sys.executable, "-m", module, *smoke, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", module, *_flags_first([*smoke, *args])], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
     assert LEAK not in out and "Traceback" not in out and "Error executing job" not in out
@@ -502,6 +507,59 @@ def test_full_disk_in_a_run_exits_cleanly_and_the_rerun_recovers(tmp_path):
     assert "stage queries: no space left on the device while writing" in out and "Traceback" not in out
     cache = tmp_path / "outputs" / "cache"
     assert list((cache / "queries").iterdir()) == []  # nothing half-written is left
+    proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "stage conversations: reusing" in out and "stage queries: building" in out
+
+
+@pytest.mark.parametrize(("env", "args", "named"), [
+    ({"HINS_ROOT": "{tmp}/file.txt/sub"}, [], "{tmp}/file.txt/sub/outputs/runs/smoke/"),  # under a file
+    ({}, ["paths.cache_dir=/sys/hins-cache"], "/sys/hins-cache"),  # refused even to root
+    ({}, ["paths.train_state_dir=/proc/hins/state"], "/proc/hins/state"),  # cannot be made
+    ({}, ["-m", "paths.cache_dir=/sys/hins-cache", "negatives=hins,no_easy"], "/sys/hins-cache"),
+])
+def test_unwritable_output_directory_stops_the_run_before_any_work(tmp_path, env, args, named):
+    """Found and fixed: a raw NotADirectoryError from Hydra, or from the first stage after the run had started."""
+    (tmp_path / "file.txt").write_text("x")
+    env = {**os.environ, "HINS_ROOT": str(tmp_path / "root"), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           **{k: v.format(tmp=tmp_path) for k, v in env.items()}}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", *_flags_first(["+experiment=smoke", *args])], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out[-3000:]
+    [line] = out.strip().splitlines()
+    assert line.startswith(f"error: cannot write to {named.format(tmp=tmp_path)}") and "writable directory" in line
+    assert not (tmp_path / "root").exists()  # no run directory, no stage
+
+
+@pytest.mark.slow
+def test_directory_unwritable_mid_run_names_the_path_and_keeps_what_was_built(tmp_path):
+    script = (
+        "import errno, sys\n"
+        "import hins.artifacts as a\n"
+        "real = a.write_jsonl\n"
+        "def read_only(path, rows):\n"
+        "    if path.name == 'queries.jsonl' and path.parent.parent.name == 'queries':\n"
+        "        raise PermissionError(errno.EACCES, 'Permission denied', str(path))\n"
+        "    return real(path, rows)\n"
+        "import hins.pipeline\n"
+        "hins.pipeline.write_jsonl = read_only\n"
+        "import runpy\n"
+        "sys.argv = ['hins/run.py', *sys.argv[1:]]\n"
+        "runpy.run_module('hins.run', run_name='__main__')\n"
+    )
+    args = ["+experiment=smoke", "stop_after=data"]
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", **ONE_THREAD}
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out[-3000:]
+    cache = tmp_path / "outputs" / "cache"
+    assert re.search(rf"cannot write {re.escape(str(cache / 'queries'))}/\S+/queries.jsonl \(Permission denied\); "
+                     "what was finished is kept", out) and "Traceback" not in out
+    assert list((cache / "queries").iterdir()) == [] and list((cache / "conversations").iterdir())
     proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     out = proc.stdout + proc.stderr
