@@ -46,14 +46,20 @@ def main(cfg: DictConfig) -> float | None:
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
     from hins.artifacts import DiskFullError, disk_full, free_bytes, human_bytes
     from hins.disk import not_writable
+    from hins.interrupt import TrainingInterrupted, mark_interrupted, raise_on_sigterm
     from hins.locomo import LocomoFormatError
     from hins.personas import PersonaSourceError
     from hins.pipeline import run_pipeline
     from hins.records import DataError
     from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
 
+    raise_on_sigterm()
     try:
         summary = run_pipeline(cfg, run, output_dir)
+    except (KeyboardInterrupt, TrainingInterrupted) as err:  # Ctrl-C or SIGTERM: mark the run, say how to resume
+        line, code = mark_interrupted(err, output_dir)
+        log.warning("%s", line)
+        sys.exit(code)
     except (LocomoFormatError, PersonaSourceError, DataError) as err:  # the message names file, record, field, key
         log.error("%s", err)
         sys.exit(2)
