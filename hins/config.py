@@ -492,7 +492,8 @@ def _format(err: ValidationError, group: str | None = None) -> str:
         loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and p in tags)]
         key = ".".join(str(p) for p in ([group] if group else []) + loc)
         got, msg = e.get("input"), e["msg"].removeprefix("Value error, ")
-        secret = isinstance(e.get("ctx", {}).get("error"), SecretValueError)
+        # Never quote a secret: one a validator found, or one under a key that is not in the schema (api_key: ...).
+        secret = isinstance(e.get("ctx", {}).get("error"), SecretValueError) or bool(secret_problem(key, got))
         shown = "" if secret or isinstance(got, dict) or f"got {got!r}" in msg else f" (got {got!r})"
         if secret:  # the value is never quoted; say where the key belongs instead
             msg += f"; {secret_advice(key)}"

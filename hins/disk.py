@@ -121,7 +121,8 @@ class WritableOutputs(Callback):
 
         HydraConfig.instance().set_config(config)  # paths resolve through ${hydra:runtime.cwd}
         try:
-            for key in (run_dir, "paths.cache_dir", "paths.train_state_dir"):
+            trains = OmegaConf.select(config, "stop_after") != "data" and OmegaConf.select(config, "trainer.resume")
+            for key in (run_dir, "paths.cache_dir", *(["paths.train_state_dir"] if trains else [])):
                 path = OmegaConf.select(config, key)
                 if path is not None:
                     check_writable(path, f"{key} (or {OUTPUTS[key]})")
