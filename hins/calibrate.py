@@ -29,6 +29,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from hins.logging_utils import no_secrets_on_the_command_line
 from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
 from hins.records import TIERS, Conversation, DataError, Query
 
@@ -145,6 +146,7 @@ def _measure_run(pipe: Any, embedder: Any, top_n: int, pool: str, n_boot: int) -
     return result, used
 
 
+@no_secrets_on_the_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
 def main(cfg: DictConfig) -> str | None:
     from hydra.core.hydra_config import HydraConfig

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from hins.artifacts import sha256_file
-from hins.logging_utils import scrub
+from hins.logging_utils import SecretValueError, scrub, secret_advice, secret_problem
 from hins.negatives import NegativeSpec
 from hins.records import TIERS
 
@@ -355,7 +355,6 @@ class TopicsConfig(_Strict):
 
 
 PROMPTS_DIR = Path(__file__).parent / "synthesis" / "prompts"
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class LLMEndpointConfig(_Strict):
@@ -364,7 +363,7 @@ class LLMEndpointConfig(_Strict):
 
     base_url: str = Field(pattern=r"^https?://\S+$")
     model: str = Field(min_length=1)
-    api_key_env: str | None = Field(default="OPENAI_API_KEY", pattern=_ENV_NAME)
+    api_key_env: str | None = "OPENAI_API_KEY"  # a variable's name (checked by _no_secret)
     concurrency: int = Field(ge=1, le=4096)
     requests_per_second: float | None = Field(default=None, gt=0)  # None: no rate limit
     max_retries: int = Field(ge=0)  # transport retries (429, 5xx, timeouts, dropped connections)
@@ -389,11 +388,12 @@ class LLMEndpointConfig(_Strict):
             raise ValueError("required for an LLM step (set it on the command line)")
         return v
 
-    @field_validator("api_key_env", mode="before")
+    @field_validator("base_url", "api_key_env", mode="before")
     @classmethod
-    def _not_a_key(cls, v: Any) -> Any:
-        if isinstance(v, str) and v.lower().startswith("sk-"):
-            raise ValueError("looks like an API key: name the environment variable that holds it instead")
+    def _no_secret(cls, v: Any, info: ValidationInfo) -> Any:
+        problem = secret_problem(str(info.field_name), v)
+        if problem:  # checked before the URL pattern, whose error would quote the value
+            raise SecretValueError(problem)
         return v
 
     @staticmethod
@@ -541,7 +541,11 @@ def _format(err: ValidationError, group: str | None = None) -> str:
         loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and p in tags)]
         key = ".".join(str(p) for p in ([group] if group else []) + loc)
         got, msg = e.get("input"), e["msg"].removeprefix("Value error, ")
-        shown = "" if isinstance(got, dict) or f"got {got!r}" in msg else f" (got {got!r})"
+        # Never quote a secret: one a validator found, or one under a key that is not in the schema (api_key: ...).
+        secret = isinstance(e.get("ctx", {}).get("error"), SecretValueError) or bool(secret_problem(key, got))
+        shown = "" if secret or isinstance(got, dict) or f"got {got!r}" in msg else f" (got {got!r})"
+        if secret:  # the value is never quoted; say where the key belongs instead
+            msg += f"; {secret_advice(key)}"
         lines.append(scrub(f"  {key + ': ' if key else ''}{msg}{shown}"))  # a key pasted as a variable's name
     return "invalid config:\n" + "\n".join(lines)
 

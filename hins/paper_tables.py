@@ -25,7 +25,9 @@ from typing import Any, Literal
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hins.logging_utils import SecretValueError, no_secrets_on_the_command_line, secret_advice, secret_problem
 
 log = logging.getLogger("hins.paper_tables")
 
@@ -78,6 +80,15 @@ class PaperTablesConfig(_Section):
                                     ("personamem.choose=llm", self.personamem.enabled and self.personamem.choose == "llm"))
                 if on]
 
+    @field_validator("llm")
+    @classmethod
+    def _no_secret(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key, value in (v or {}).items():
+            problem = secret_problem(str(key), value)
+            if problem:  # the value is never quoted
+                raise SecretValueError(f"llm.{key} {problem}; {secret_advice(f'llm.{key}')}")
+        return v
+
     @model_validator(mode="after")
     def _needs_llm(self) -> "PaperTablesConfig":
         wants = self.llm_uses
@@ -107,7 +118,8 @@ def check_config(cfg: DictConfig) -> PaperTablesConfig:
     try:
         params = PaperTablesConfig.model_validate(data)
     except ValidationError as err:
-        lines = [f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors()]
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                 for e in err.errors()]
         raise ConfigError("invalid paper_tables config:\n  " + "\n  ".join(lines)) from None
     if params.llm_uses:  # every llm.* value checked now, not after the memories are built
         from hins.eval_llm import eval_llm_settings
@@ -283,6 +295,7 @@ def table5(params: PaperTablesConfig, models: dict[str, str]) -> tuple[str, dict
     return "## Table 5: MTEB\n\n" + mteb_table(results), results
 
 
+@no_secrets_on_the_command_line
 @hydra.main(config_path="../conf", config_name="paper_tables", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig

@@ -10,9 +10,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from hins.logging_utils import no_secrets_on_the_command_line
+
 log = logging.getLogger("hins")
 
 
+@no_secrets_on_the_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
@@ -42,6 +45,8 @@ def main(cfg: DictConfig) -> float | None:
         log.info("%s holds a finished job of another config; running again", output_dir)
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
     from hins.artifacts import DiskFullError, disk_full, free_bytes, human_bytes
+    from hins.disk import not_writable
+    from hins.interrupt import TrainingInterrupted, mark_interrupted, raise_on_sigterm
     from hins.locomo import LocomoFormatError
     from hins.personas import PersonaSourceError
     from hins.pipeline import run_pipeline
@@ -50,10 +55,15 @@ def main(cfg: DictConfig) -> float | None:
     from hins.train import OtherRank, finish_wandb
 
     summary = None
+    raise_on_sigterm()
     try:
         summary = run_pipeline(cfg, run, output_dir)
     except OtherRank:
         return None  # rank 0 writes the results and DONE.json
+    except (KeyboardInterrupt, TrainingInterrupted) as err:  # Ctrl-C or SIGTERM: mark the run, say how to resume
+        line, code = mark_interrupted(err, output_dir)
+        log.warning("%s", line)
+        sys.exit(code)
     except (LocomoFormatError, PersonaSourceError, DataError) as err:  # the message names file, record, field, key
         log.error("%s", err)
         sys.exit(2)
@@ -67,6 +77,11 @@ def main(cfg: DictConfig) -> float | None:
         log.error("training stopped: %s", err)
         sys.exit(4)
     except OSError as err:
+        if not_writable(err) and _in_outputs(err.filename, cfg, output_dir):  # made read-only or removed mid-run
+            log.error("cannot write %s (%s); what was finished is kept: make it writable and run the same command "
+                      "again: finished stages are reused and training resumes from its last checkpoint",
+                      err.filename, err.strerror)
+            sys.exit(5)
         if not disk_full(err):
             raise
         if isinstance(err, DiskFullError):
@@ -83,6 +98,12 @@ def main(cfg: DictConfig) -> float | None:
     objective = summary.get("objective")
     write_json(done, {"config_key": key, "objective": objective})
     return objective
+
+
+def _in_outputs(filename: str | None, cfg: DictConfig, output_dir: Path) -> bool:
+    """Whether ``filename`` lies where the run writes (its directory, the cache, the resume directories)."""
+    roots = [output_dir, *(Path(cfg.paths[k]) for k in ("cache_dir", "train_state_dir") if cfg.paths.get(k))]
+    return bool(filename) and any(Path(filename).absolute().is_relative_to(r.absolute()) for r in roots)
 
 
 if __name__ == "__main__":

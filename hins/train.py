@@ -18,7 +18,9 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hins.config import TrainerConfig
+from hins.interrupt import TrainingInterrupted
 from hins.model import Embedder
 from hins.packed import PackedTexts, packing_unsupported
 
@@ -271,7 +274,18 @@ def train_loader(dataset: Any, embedder: Embedder, cfg: TrainerConfig, seed: int
     sampler = ResumableBatchSampler(len(dataset), cfg.batch_size, len(dataset) >= cfg.batch_size, seed)
     return _StepLoader(dataset, batch_sampler=sampler, collate_fn=sample_collator(embedder, cfg),
                        num_workers=cfg.num_workers, generator=torch.Generator(),
-                       persistent_workers=cfg.num_workers > 0)
+                       persistent_workers=cfg.num_workers > 0, worker_init_fn=_loader_worker_init)
+
+
+def _loader_worker_init(worker_id: int) -> None:
+    """A loader worker leaves Ctrl-C and SIGTERM (sent to the whole process group) to the main process, which stops
+    training between two steps (_StopOnSignal): one that died of them would fail the next fetch. Then Lightning's
+    per-worker seeding, which it adds only to a loader without a worker_init_fn."""
+    from lightning_fabric.utilities.seed import pl_worker_init_function
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pl_worker_init_function(worker_id)
 
 
 def _loggers(cfg: Any, run: Any, out: Path) -> list[Any]:
@@ -353,6 +367,8 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
         checkpoint = ModelCheckpoint(dirpath=str(state_dir or out / "checkpoints"), monitor=monitor, mode="max",
                                      save_top_k=1, filename="best-{step}")
         callbacks.append(checkpoint)
+    stop = _StopOnSignal(state_dir, tcfg.max_steps)
+    callbacks.append(stop)
     if state_dir is not None:
         # After the best checkpoint (Lightning keeps their order), so last.ckpt holds this validation's best score.
         trigger = {"save_on_train_epoch_end": False} if validate else {"every_n_train_steps": tcfg.val_every_n_steps}
@@ -373,6 +389,9 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     if val_loader is not None and tcfg.val_every_n_steps > len(loader):
         trainer.val_check_interval = 1.0  # validate at epoch ends when an epoch is shorter than the interval
         trainer.check_val_every_n_epoch = 1
+    if val_loader is not None:  # the steps a validation follows (one batch a step)
+        every = len(loader) if tcfg.val_every_n_steps > len(loader) else tcfg.val_every_n_steps
+        stop.validates_after = lambda step: step % every == 0
     loader.batch_sampler.position = lambda: trainer.global_step
     loader.batch_sampler.shard = lambda: (trainer.global_rank, trainer.world_size)  # known once fit() has started
     with _resume_lock(state_dir if trainer.global_rank == 0 else None):
@@ -476,6 +495,86 @@ class _RandomState(pl.Callback):
         np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
         version, internal, gauss_next = state["python"]
         random.setstate((version, tuple(internal), gauss_next))
+
+
+class _StopOnSignal(pl.Callback):
+    """Ctrl-C (SIGINT) or SIGTERM while training: finish the step, save ``last.ckpt`` where the resume machinery
+    looks for it, and raise TrainingInterrupted. The save happens where Lightning's own step checkpoints are made
+    (at the end of a step); at a step a validation follows, the validation's own ``last.ckpt`` is the save and the
+    stop comes once it is written (at the next step's start). A second Ctrl-C stops at once, keeping the last
+    checkpoint saved before. One process only: under DDP Lightning's handling of KeyboardInterrupt stays."""
+
+    def __init__(self, state_dir: Path | None, max_steps: int) -> None:
+        self.state_dir, self.max_steps = state_dir, max_steps
+        self.validates_after: Callable[[int], bool] = lambda step: False  # set by fit() once the loader exists
+        self.signame: str | None = None
+        self.saved_step: int | None = None  # the step of the newest checkpoint written (or resumed from)
+        self._replaced: dict[int, Any] = {}
+        self._trainer: pl.Trainer | None = None
+
+    def _install(self, trainer: pl.Trainer, signum: int) -> None:
+        if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
+            self._trainer = trainer
+            if signum not in self._replaced:
+                self._replaced[signum] = signal.signal(signum, self._on_signal)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After Lightning has recorded every handler (it puts them back at its teardown) and set its SIGTERM one,
+        # which stops at the end of an epoch loop's step without a checkpoint.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._install(trainer, signum)
+        if self._replaced:
+            log.info("training: Ctrl-C or SIGTERM stops after the current step, saving a checkpoint to resume from")
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.signame is None:
+            self.signame = name
+            log.warning("%s: stopping after this training step (Ctrl-C again stops at once)", name)
+            return
+        self._restore()
+        self._stop(save=False)
+
+    def _stop(self, save: bool) -> None:
+        trainer = self._trainer
+        assert trainer is not None and self.signame is not None
+        last = self.state_dir / f"{LAST}.ckpt" if self.state_dir is not None else None
+        if last is not None and save:
+            trainer.save_checkpoint(last)
+        have = last is not None and self.saved_step is not None
+        raise TrainingInterrupted(self.signame, trainer.global_step, self.max_steps, str(last) if have else None,
+                                  self.saved_step if have else None, resumable=last is not None)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        self.saved_step = int(checkpoint["global_step"])
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        self.saved_step = int(checkpoint["global_step"])
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.signame and not self.validates_after(trainer.global_step):
+            self._stop(save=True)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        # The signal came during (or just before) a validation: its last.ckpt holds the step reached. (Any other
+        # step runs to its end, where it is saved.)
+        if self.signame and self.validates_after(trainer.global_step):
+            self._stop(save=False)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore()
+        if self.signame:  # came during the last validation: the run still stops, its checkpoint is the last one
+            self._stop(save=False)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._replaced.items():
+            signal.signal(signum, handler)
+        self._replaced = {}
 
 
 @contextlib.contextmanager

@@ -366,6 +366,20 @@ def test_openai_config_errors_name_the_key(overrides, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("override", ["synthesis.base_url=ftp://u:hunter2xyz@h/v1", "+synthesis.api_key=hunter2xyz",
+                                      "synthesis.api_key_env=hunter2xyz:x", "topics.base_url='http://h/v1?key=hunter2xyz'"])
+def test_a_key_in_the_config_is_refused_without_quoting_it(override):
+    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.logging_utils):
+    from YAML or an interpolation, the error names the key and says where keys belong, never the value."""
+    topics = ["topics=llm", "topics.model=m"] if override.startswith("topics") else []
+    with pytest.raises(ConfigError) as err:
+        validate(_compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m", *topics,
+                          override))
+    key = override.partition("=")[0].lstrip("+")
+    assert f"{key}: " in str(err.value) and "api_key_env to that variable's name" in str(err.value)
+    assert "hunter2xyz" not in str(err.value)
+
+
 def test_llm_topics_config_follows_synthesis_or_stands_alone():
     with pytest.raises(ConfigError, match="topics.base_url: required"):
         validate(_compose("topics=llm"))
@@ -391,10 +405,10 @@ def test_llm_queries_config_needs_an_endpoint_or_follows_synthesis():
     assert validate(_compose()).queries.source == "data"  # the default: the source's own queries
     # The queries artifact is keyed by what shapes the answers, not by how they are fetched or where the key is.
     settings = [validate(_compose("queries=llm", "queries.model=m", *o)).queries.answer_settings() for o in (
-        ("queries.base_url=http://h/v1",), ("queries.base_url=http://user:pw@h/v1", "queries.concurrency=2",
+        ("queries.base_url=http://h/v1",), ("queries.base_url=http://H/v1?v2", "queries.concurrency=2",
                                              "queries.api_key_env=OTHER_KEY"), ("queries.base_url=http://h/v1",
                                                                                 "queries.temperature=0.1"))]
-    assert settings[0] == settings[1] != settings[2] and "pw" not in json.dumps(settings)
+    assert settings[0] == settings[1] != settings[2]
 
 
 def _llm_queries_run(server: FakeOpenAI, tmp_path: Path, monkeypatch, *overrides: str) -> tuple[Pipeline, Pipeline]:

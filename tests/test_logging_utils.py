@@ -5,7 +5,7 @@ from __future__ import annotations
 from omegaconf import OmegaConf
 
 from hins.artifacts import config_key
-from hins.logging_utils import loggable_config, scrub
+from hins.logging_utils import loggable_config, override_secret, scrub, secret_problem
 
 KEY = "sk-live-DO-NOT-LEAK-7a2b"
 
@@ -54,3 +54,27 @@ def test_scrub_removes_the_given_key_and_key_shaped_text():
     assert scrub("Bearer local-token-123 and sk-proj-abcdefgh12", "local-token-123") == \
         "Bearer <redacted> and <redacted>"
     assert scrub("none of it", "") == "none of it"
+
+
+def test_secret_problem_tells_variable_names_from_keys():
+    for name in ("OPENAI_API_KEY", "hf_token", "MY_LLM_KEY_2", "HfToken", "_X", "AZURE_OPENAI_API_KEY_2024"):
+        assert secret_problem("synthesis.api_key_env", name) is None, name
+    for key in ("sk-proj-abc", "hf_AbCdEfGhIjKlMnOpQrStUvWx12", "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStU",
+                "ghp_1a2B3c4D5e6F7g8H9i0JkLmNoPqRsTuV", "my key", "abc:def", "0PENAI"):
+        assert secret_problem("llm.api_key_env", key) == "looks like an API key, not the name of an environment " \
+                                                         "variable", key
+    assert secret_problem("topics.base_url", "https://u:p@h/v1") is not None
+    assert secret_problem("topics.base_url", "https://h/v1?key=abc") is not None
+    assert secret_problem("topics.base_url", "https://h:8443/v1?api-version=2") is None
+    assert secret_problem("+synthesis.api_key", "abc") == "is a secret"
+    assert secret_problem("model.path", "/data/models/bge") is None and secret_problem("seed", 3) is None
+
+
+def test_an_override_holding_a_secret_is_refused_without_quoting_it():
+    for arg in ("synthesis.base_url=http://user:hunter2@h/v1", f"+llm.api_key={KEY}", f"queries.api_key_env={KEY}",
+                "-m", "topics.base_url=http://a/v1,http://u:hunter2@b/v1", f"hydra.job.env_set.OPENAI_API_KEY={KEY}"):
+        refusal = override_secret(arg)
+        assert (refusal is None) == (arg == "-m"), arg
+        assert refusal is None or ("hunter2" not in refusal and KEY not in refusal and "api_key_env" in refusal)
+    assert override_secret("synthesis.base_url=${oc.env:LLM_URL}") is None  # the schema checks what it resolves to
+    assert override_secret("synthesis.api_key_env=LOCAL_KEY") is None

@@ -28,6 +28,7 @@ from hins.config import ConfigError, validate
 from hins.locomo import LocomoFormatError, load_locomo
 from hins.model import ModelLoadError, ModelSpec, load_embedder
 from hins.personas import JsonPersonas, PersonaSourceError
+from hins.interrupt import TrainingInterrupted
 from hins.train import ResumableBatchSampler, TrainingDiverged, _resume_lock, finish_resume, fit
 from tests.conftest import ROOT
 from tests.faults import Crash, FaultyLoss
@@ -339,6 +340,50 @@ def test_fuzzed_numeric_overrides_validate_or_name_the_key(key, value):
         assert key.split(".")[-1] in str(err)
 
 
+def _flags_first(args):
+    """Hydra's command line: flags (-m) before the overrides."""
+    return sorted(args, key=lambda a: not a.startswith("-"))
+
+
+# The key each case leaks: as a URL's password or query parameter, inside an OpenAI-shaped key, as a Hugging Face
+# token where the NAME of a variable belongs; and from an environment variable, resolved only by the schema.
+LEAK = "Zq8vX3mK9pL2wR5tY7uB"
+ENDPOINT = ["synthesis=openai", "synthesis.model=m"]
+
+
+@pytest.mark.parametrize(("module", "args", "key"), [
+    ("hins.run", [*ENDPOINT, f"synthesis.base_url=http://user:{LEAK}@localhost:9/v1"], "synthesis.base_url"),
+    ("hins.run", [*ENDPOINT, "synthesis.base_url=http://localhost:9/v1", f"synthesis.api_key_env=sk-proj-{LEAK}"],
+     "synthesis.api_key_env"),
+    ("hins.run", ["topics=llm", "topics.base_url=http://localhost:9/v1", "topics.model=m",
+                  f"topics.api_key_env=hf_{LEAK}"], "topics.api_key_env"),
+    ("hins.run", ["-m", "queries=llm", f"queries.base_url=http://localhost:9/v1?key={LEAK}", "queries.model=m",
+                  "negatives=hins,no_easy"], "queries.base_url"),
+    ("hins.paper_tables", [f"llm.base_url=http://user:{LEAK}@localhost:9/v1", "llm.model=m", "answer=true"],
+     "llm.base_url"),
+    pytest.param("hins.run", [*ENDPOINT, "synthesis.base_url=${oc.env:HINS_TEST_URL}"], "synthesis.base_url",
+                 marks=pytest.mark.slow),
+])
+def test_a_key_in_the_config_is_refused_and_written_nowhere(tmp_path, module, args, key):
+    """Found and fixed: such keys were written in plain text to the run's .hydra/config.yaml and overrides.yaml,
+    and a URL's credentials crashed the run in aiohttp, printing the key in Hydra's error line."""
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           "HINS_TEST_URL": f"http://user:{LEAK}@localhost:9/v1", **ONE_THREAD}
+    smoke = ["+experiment=smoke"] if module == "hins.run" else []
+    proc = subprocess.run([sys.executable, "-m", module, *_flags_first([*smoke, *args])], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert LEAK not in out and "Traceback" not in out and "Error executing job" not in out
+    assert any(key in line and "api_key_env" in line for line in out.splitlines()), out
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in written if LEAK.encode() in p.read_bytes()]
+    if "oc.env" in args[-1]:  # Hydra composed this one and wrote its files: the key is in none of them
+        assert any(p.name == "config.yaml" and p.parent.name == ".hydra" for p in written)
+    else:  # refused before Hydra wrote anything
+        assert written == [] and len(out.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------------------------------------ cache integrity
 
 
@@ -580,6 +625,59 @@ def test_full_disk_in_a_run_exits_cleanly_and_the_rerun_recovers(tmp_path):
     assert "stage conversations: reusing" in out and "stage queries: building" in out
 
 
+@pytest.mark.parametrize(("env", "args", "named"), [
+    ({"HINS_ROOT": "{tmp}/file.txt/sub"}, [], "{tmp}/file.txt/sub/outputs/runs/smoke/"),  # under a file
+    ({}, ["paths.cache_dir=/sys/hins-cache"], "/sys/hins-cache"),  # refused even to root
+    ({}, ["paths.train_state_dir=/proc/hins/state"], "/proc/hins/state"),  # cannot be made
+    ({}, ["-m", "paths.cache_dir=/sys/hins-cache", "negatives=hins,no_easy"], "/sys/hins-cache"),
+])
+def test_unwritable_output_directory_stops_the_run_before_any_work(tmp_path, env, args, named):
+    """Found and fixed: a raw NotADirectoryError from Hydra, or from the first stage after the run had started."""
+    (tmp_path / "file.txt").write_text("x")
+    env = {**os.environ, "HINS_ROOT": str(tmp_path / "root"), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           **{k: v.format(tmp=tmp_path) for k, v in env.items()}}
+    proc = subprocess.run([sys.executable, "-m", "hins.run", *_flags_first(["+experiment=smoke", *args])], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out[-3000:]
+    [line] = out.strip().splitlines()
+    assert line.startswith(f"error: cannot write to {named.format(tmp=tmp_path)}") and "writable directory" in line
+    assert not (tmp_path / "root").exists()  # no run directory, no stage
+
+
+@pytest.mark.slow
+def test_directory_unwritable_mid_run_names_the_path_and_keeps_what_was_built(tmp_path):
+    script = (
+        "import errno, sys\n"
+        "import hins.artifacts as a\n"
+        "real = a.write_jsonl\n"
+        "def read_only(path, rows):\n"
+        "    if path.name == 'queries.jsonl' and path.parent.parent.name == 'queries':\n"
+        "        raise PermissionError(errno.EACCES, 'Permission denied', str(path))\n"
+        "    return real(path, rows)\n"
+        "import hins.pipeline\n"
+        "hins.pipeline.write_jsonl = read_only\n"
+        "import runpy\n"
+        "sys.argv = ['hins/run.py', *sys.argv[1:]]\n"
+        "runpy.run_module('hins.run', run_name='__main__')\n"
+    )
+    args = ["+experiment=smoke", "stop_after=data"]
+    env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", **ONE_THREAD}
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out[-3000:]
+    cache = tmp_path / "outputs" / "cache"
+    assert re.search(rf"cannot write {re.escape(str(cache / 'queries'))}/\S+/queries.jsonl \(Permission denied\); "
+                     "what was finished is kept", out) and "Traceback" not in out
+    assert list((cache / "queries").iterdir()) == [] and list((cache / "conversations").iterdir())
+    proc = subprocess.run([sys.executable, "-m", "hins.run", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "stage conversations: reusing" in out and "stage queries: building" in out
+
+
 # ------------------------------------------------------------------------------------------------ training
 
 
@@ -642,13 +740,13 @@ def _train_cfg(*overrides):
     return cfg, validate(cfg)
 
 
-def _fit(tmp, embedder, state, crash_at=None, validate_fn=_validate, overrides=()):
+def _fit(tmp, embedder, state, crash_at=None, validate_fn=_validate, overrides=(), signal_at=None):
     cfg, run = _train_cfg(*overrides)
-    FaultyLoss.crash_at = crash_at
+    FaultyLoss.crash_at, FaultyLoss.signal_at = crash_at, signal_at
     try:
         return fit(cfg, run, embedder, _rows(), validate_fn, tmp, state)
     finally:
-        FaultyLoss.crash_at = None
+        FaultyLoss.crash_at = FaultyLoss.signal_at = None
 
 
 def _same_weights(a, b):
@@ -686,6 +784,40 @@ def test_training_killed_at_a_step_resumes_to_the_same_weights(tmp_path, tiny_em
     assert not state.exists()
     if with_val:
         assert Path(info["best_checkpoint"]).parent == tmp_path / "resumed" / "checkpoints"
+
+
+@pytest.mark.parametrize(("signal_at", "with_val", "stopped_at"), [
+    ((2, signal.SIGINT, 1), True, 3),  # step 3: saved at its end
+    ((3, signal.SIGINT, 1), True, 4),  # step 4, which a validation follows: the validation's last.ckpt is the save
+    ((5, signal.SIGTERM, 1), True, 6),
+    ((6, signal.SIGINT, 2), True, 6),  # Ctrl-C twice during step 7: stops at once, the validation at 6 saved
+    ((8, signal.SIGINT, 1), True, 9),  # the last step
+    ((4, signal.SIGINT, 1), False, 5),
+])
+def test_training_stopped_by_a_signal_saves_a_checkpoint_and_resumes_to_the_same_weights(
+        tmp_path, tiny_embedder, uninterrupted, signal_at, with_val, stopped_at):
+    validations = []  # every validation of the schedule (steps 2, 4, 6, 8) runs once, before the stop or after
+
+    def counted(model):
+        validations.append(1)
+        return _validate(model)
+
+    validate_fn = counted if with_val else None
+    state = tmp_path / "state"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(TrainingInterrupted) as stop:
+        _fit(tmp_path / "stopped", tiny_embedder, state, validate_fn=validate_fn, signal_at=signal_at)
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # given back
+    err = stop.value
+    assert (err.signame, err.step, err.checkpoint, err.checkpoint_step) == \
+        (signal.Signals(signal_at[1]).name, stopped_at, str(state / "last.ckpt"), stopped_at)
+    assert torch.load(state / "last.ckpt", weights_only=False)["global_step"] == stopped_at
+    model, info = _fit(tmp_path / "resumed", tiny_embedder, state, validate_fn=validate_fn)
+    ref_model, ref_info = uninterrupted["val" if with_val else "noval"]
+    assert info["resumed_from"] == str(state / "last.ckpt")
+    assert info["steps"] == ref_info["steps"] == 9 and info.get("best_val") == ref_info.get("best_val")
+    assert len(validations) == (4 if with_val else 0)
+    _same_weights(model, ref_model)
 
 
 def test_unreadable_resume_checkpoint_trains_from_scratch(tmp_path, tiny_embedder, uninterrupted, caplog):
@@ -731,12 +863,13 @@ def test_nan_loss_in_a_run_exits_with_the_step(tmp_path):
     assert "Traceback" not in out
 
 
-def _smoke(tmp_path, root, *extra, wait=True):
+def _smoke(tmp_path, root, *extra, wait=True, env=()):
     env = {**os.environ, "HINS_ROOT": str(root), "HINS_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled",
-           "HF_HUB_OFFLINE": "1", **ONE_THREAD}
+           "HF_HUB_OFFLINE": "1", **ONE_THREAD, **dict(env)}
     args = [sys.executable, "-m", "hins.run", "+experiment=smoke", "trainer.max_steps=12", *extra]
-    if not wait:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait:  # in a process group of its own, as a terminal's job: Ctrl-C reaches its loader workers too
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return proc.stdout + proc.stderr
@@ -776,6 +909,41 @@ def test_run_killed_with_sigkill_resumes_with_the_same_command_to_the_same_weigh
     assert json.loads((resumed / "results.json").read_text())["results"] == \
         json.loads((ref / "results.json").read_text())["results"]
     assert not any(state_root.iterdir())  # finished: the resume directory is gone
+
+
+@pytest.mark.slow
+def test_run_interrupted_with_ctrl_c_marks_its_directory_and_resumes_to_the_same_weights(tmp_path):
+    """Found and fixed: Ctrl-C ended with Lightning's message alone and exit 1, nothing marked the run, and
+    the rerun trained from scratch when no checkpoint existed yet."""
+    from safetensors.torch import load_file
+
+    extra = ("loss._target_=tests.faults.FaultyLoss", "trainer.num_workers=1")
+    _smoke(tmp_path, tmp_path / "a", *extra)  # uninterrupted (and builds the shared data cache)
+    waiting = tmp_path / "waiting"  # FaultyLoss writes it during step 5 and waits for the signal
+    proc = _smoke(tmp_path, tmp_path / "b", *extra, wait=False,
+                  env={"HINS_WAIT_AT": "4", "HINS_WAIT_FILE": str(waiting)})
+    deadline = time.time() + 240
+    while not waiting.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: to the whole process group
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out[-3000:]
+    [stopped] = (tmp_path / "b" / "outputs" / "runs" / "smoke").iterdir()
+    marker = json.loads((stopped / "INTERRUPTED").read_text())
+    state = marker["checkpoint"]
+    assert (marker["signal"], marker["step"], marker["max_steps"], marker["checkpoint_step"]) == ("SIGINT", 5, 12, 5)
+    assert marker["resume"].endswith("python -m hins.run +experiment=smoke trainer.max_steps=12 " + " ".join(extra))
+    assert f"interrupted by SIGINT at training step 5 of 12; checkpoint {state} (step 5)" in out
+    assert "Traceback" not in out and not (stopped / "results.json").exists()
+    log = _smoke(tmp_path, tmp_path / "b", *extra)
+    assert f"resuming training from {state} (step 5 of 12)" in log
+    [ref] = (tmp_path / "a" / "outputs" / "runs" / "smoke").iterdir()
+    [resumed] = [d for d in (tmp_path / "b" / "outputs" / "runs" / "smoke").iterdir() if d != stopped]
+    a, b = load_file(ref / "model" / "model.safetensors"), load_file(resumed / "model" / "model.safetensors")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert json.loads((resumed / "results.json").read_text())["results"] == \
+        json.loads((ref / "results.json").read_text())["results"]
 
 
 # ------------------------------------------------------------------------------------------------ RELIABILITY.md
