@@ -17,12 +17,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hins.cli import job_started, run_hydra
 from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
 from hins.records import TIERS, Conversation, Query
 
@@ -92,8 +95,30 @@ def report(result: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class CalibrateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    top_n: int = Field(ge=1)
+    pool: Literal["group", "all"]
+    bootstrap: int = Field(ge=100)
+
+
+def calibrate_params(cfg: DictConfig) -> CalibrateParams:
+    """The ``calibrate`` section, checked; raises ConfigError naming the key."""
+    from hins.config import ConfigError, _format
+
+    try:
+        node = cfg.get("calibrate")
+        return CalibrateParams.model_validate(OmegaConf.to_container(node, resolve=True)
+                                              if OmegaConf.is_config(node) else node)
+    except ValidationError as err:
+        raise ConfigError(_format(err, "calibrate")) from None
+    except OmegaConfBaseException as err:  # an interpolation that does not resolve
+        raise ConfigError(f"invalid config: calibrate: {str(err).splitlines()[0]}") from None
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
 def main(cfg: DictConfig) -> str | None:
+    job_started()
     from hydra.core.hydra_config import HydraConfig
 
     from hins.artifacts import write_json
@@ -103,10 +128,7 @@ def main(cfg: DictConfig) -> str | None:
 
     try:
         run = validate(cfg)
-        params = cfg.calibrate
-        if int(params.top_n) < 1 or params.pool not in ("group", "all") or int(params.bootstrap) < 100:
-            raise ConfigError(f"invalid config: calibrate: expected top_n >= 1, pool in [group, all], bootstrap >= 100; "
-                              f"got top_n={params.top_n}, pool={params.pool}, bootstrap={params.bootstrap}")
+        params = calibrate_params(cfg)
         embedder = load_model(run)
     except (ConfigError, ModelLoadError) as err:
         log.error("%s", err)
@@ -129,14 +151,14 @@ def main(cfg: DictConfig) -> str | None:
              else processing_groups(cids, run.negatives.group_size))
     log.info("calibrate: ranking %d questions over %d conversations", len(queries), len(convs))
     ranker = pipe.base_ranker(query_key, list(convs.values()), queries, embedder)
-    counts = distractor_tiers(ranker, convs, queries, labels, pools, int(params.top_n))
-    result = proportions(counts, int(params.bootstrap), run.seed)
+    counts = distractor_tiers(ranker, convs, queries, labels, pools, params.top_n)
+    result = proportions(counts, params.bootstrap, run.seed)
     result["ratio"] = ratio_string(result["tiers"])
     result["by_kind"] = {}
     for kind in sorted({q.kind for q in queries}):
         rows = np.array([i for i, q in enumerate(queries) if q.kind == kind])
-        result["by_kind"][kind] = proportions(counts[rows], int(params.bootstrap), run.seed)
-    meta = {"data": run.data.source, "model": run.model.name, "top_n": int(params.top_n),
+        result["by_kind"][kind] = proportions(counts[rows], params.bootstrap, run.seed)
+    meta = {"data": run.data.source, "model": run.model.name, "top_n": params.top_n,
             "pool": "every conversation" if params.pool == "all"
             else f"its processing group of {run.negatives.group_size} conversations"}
     write_json(out / "calibration.json", {**meta, **result})
@@ -147,4 +169,4 @@ def main(cfg: DictConfig) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra(main)

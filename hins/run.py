@@ -10,11 +10,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from hins.cli import job_started, run_hydra
+
 log = logging.getLogger("hins")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    job_started()
     from hydra.core.hydra_config import HydraConfig
 
     from hins.artifacts import config_key, write_json
@@ -79,4 +82,4 @@ def main(cfg: DictConfig) -> float | None:
     return objective
 
 if __name__ == "__main__":
-    main()
+    run_hydra(main)
