@@ -8,6 +8,7 @@ of imports per example); the fuzz tests draw arguments with hypothesis. RELIABIL
 from __future__ import annotations
 
 import copy
+import errno
 import importlib
 import json
 import os
@@ -132,7 +133,7 @@ def test_locomo_cli_with_no_evaluable_question_exits_2(model_dir, bad_files, cap
 @pytest.mark.parametrize(("args", "option"), [
     (["--template", "{spk}: {text}"], "--template"), (["--template", "{speaker"], "--template"),
     (["--template", "{text.upper}"], "--template"), (["--batch-size", "0"], "--batch-size"),
-    (["--batch-size", "many"], "--batch-size"), (["--out", "{tmp}"], "--out"), (["--out", "{tmp}/file/r.json"], "--out"),
+    (["--out", "{tmp}"], "--out"), (["--out", "{tmp}/file/r.json"], "--out"),
     (["--categories", "a"], "--categories"), (["--categories", "6"], "--categories"), (["--categories", ","], "--categories"),
 ])
 def test_locomo_cli_names_a_bad_argument_before_any_work(model_dir, tmp_path, capsys, args, option):
@@ -155,6 +156,18 @@ def test_locomo_cli_keeps_the_results_of_the_models_before_one_that_does_not_loa
     assert "| **overall** | 9 |" in out
     saved = json.loads(out_file.read_text())
     assert list(saved["results"]) == [model_dir.name] and str(broken) in saved["error"]
+
+
+def test_locomo_cli_full_disk_names_the_file_and_keeps_the_tables(model_dir, tmp_path, capsys, monkeypatch):
+    out_file = tmp_path / "r.json"
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(locomo, "write_atomic", full)
+    code, out, err = _call(locomo.main, _locomo_args(model_dir, "--out", str(out_file)), capsys)
+    assert code == 5 and f"could not write {out_file}: No space left on device" in err and "Traceback" not in err
+    assert "| **overall** | 9 |" in out
 
 
 def _good_or(draw):
