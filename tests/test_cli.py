@@ -266,7 +266,7 @@ def test_aggregate_names_a_bad_argument_before_any_work(multirun, in_tmp, capsys
     assert code == 2 and message in err and not (in_tmp / "file" / "aggregate.md").exists()
 
 
-@fuzz(30)
+@fuzz()
 @given(data=st.data())
 def test_aggregate_fuzzed_arguments_exit_2_or_write_the_tables(multirun, in_tmp, capsys, data):
     good_or = _good_or(data.draw)
@@ -297,7 +297,7 @@ def test_aggregate_fuzzed_arguments_exit_2_or_write_the_tables(multirun, in_tmp,
 # ------------------------------------------------------------------------------------------------ hins.mteb_eval
 
 
-@fuzz(40)
+@fuzz()
 @given(data=st.data())
 def test_mteb_cli_fuzzed_arguments_exit_2_or_score_every_model(model_dir, in_tmp, capsys, monkeypatch, data):
     """With the mteb package and the Hub stubbed out (neither is here), so that the arguments are what is tried."""
@@ -415,7 +415,7 @@ VALUES = st.sampled_from(["${x}", "${oc.env:HINS_TEST_UNSET}", "[1]", "[]", "{a:
 
 
 @pytest.mark.parametrize("module", sorted(HYDRA_KEYS))
-@fuzz(20)
+@fuzz()
 @given(data=st.data())
 def test_hydra_entry_points_fuzzed_overrides_exit_2_or_start_the_work(hydra_main, capsys, module, data):
     valid = st.sampled_from(VALID[module])
