@@ -412,8 +412,8 @@ def unrankable(data: EvalSet) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 with the tables; 2 for a bad argument or file (before any model is loaded) or a model that does not
-    load (the results of the models before it are kept); 5 when the results cannot be written (the tables are
-    on the console)."""
+    load (the results of the models before it are kept); 5 (a full disk) or 1 when the results cannot be written
+    (the tables are on the console)."""
     parser = argparse.ArgumentParser(
         prog="python -m hins.locomo",
         description="Retrieval on LoCoMo: rank each question's conversation turns with one or more embedders.")
@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hins.model import ModelLoadError, ModelSpec, load_embedder, package_model_dir
 
     path = Path(args.path) if args.path else default_path()
-    categories = args.categories
+    categories = args.categories  # a tuple of known categories (checked by argparse)
     try:
         for d in args.model_dir:  # every model checked before the first is evaluated
             if not Path(d).is_dir():
