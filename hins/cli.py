@@ -106,7 +106,9 @@ def command_line_error(err: BaseException, argv: list[str]) -> str:
     cause = err.__cause__ or err.__context__
     while cause is not None and (cause.__cause__ or cause.__context__) is not None:
         cause = cause.__cause__ or cause.__context__
-    if isinstance(cause, (OSError, OmegaConfBaseException)) or (cause is not None and not isinstance(err, HydraException)):
+    # The OmegaConf error under "Could not override 'a'" (as Hydra prints it), the OSError under a raw ValueError
+    # from logging; not the parser's error under Hydra's message that already says it.
+    if cause is not None and (isinstance(cause, OmegaConfBaseException) or not isinstance(err, HydraException)):
         text += f"\n({type(cause).__name__}: {cause})"
     return _redacted(text, argv)
 
@@ -116,8 +118,8 @@ def run_hydra(main: Callable[[], Any]) -> None:
 
     An error before the job starts is the command line's (an override Hydra cannot parse, a group option or key
     that does not exist, a run directory that cannot be made): one message and exit 2, as for a bad value hins'
-    own checks find. After it, an exception is a bug and stays a traceback. HYDRA_FULL_ERROR=1 (set here for the
-    call, so Hydra raises instead of printing and exiting 1) also prints the traceback of the first kind."""
+    own checks find. After it, an exception is a bug and stays a traceback. HYDRA_FULL_ERROR=1 is set for the call,
+    so that Hydra raises instead of printing and exiting 1; a user who set it gets the traceback of both kinds."""
     global _job_started
     _job_started = False
     asked = os.environ.get("HYDRA_FULL_ERROR")
