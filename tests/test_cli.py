@@ -11,6 +11,7 @@ import copy
 import errno
 import importlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -336,6 +337,7 @@ def hydra_main(tmp_path, monkeypatch, model_dir):
     Returns the exit code, or "work" when the command line was valid and the work would start."""
     from hydra.core.global_hydra import GlobalHydra
 
+    root_handlers, root_level = logging.root.handlers[:], logging.root.level
     monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")  # Hydra finds conf/ beside the file, as under python -m
     monkeypatch.setenv("HINS_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -361,7 +363,12 @@ def hydra_main(tmp_path, monkeypatch, model_dir):
             return "work"
         return 0
 
-    return call
+    yield call
+    GlobalHydra.instance().clear()  # Hydra's state and its logging set-up stay out of the tests after this one
+    for handler in set(logging.root.handlers) - set(root_handlers):
+        handler.close()
+    logging.root.handlers[:] = root_handlers
+    logging.root.setLevel(root_level)
 
 
 @pytest.mark.parametrize(("module", "override", "message"), [
