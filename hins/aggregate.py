@@ -63,6 +63,7 @@ import yaml
 from scipy import stats as sps
 
 from hins.artifacts import config_key
+from hins.cli import output_dir
 from hins.config import NegativesConfig
 from hins.logging_utils import JOB_START
 from hins.metrics import SHORTCUT_KEYS, shortcut_summary
@@ -744,28 +745,35 @@ def metrics_held(jobs: list[Job]) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 with the tables; 2 for a bad argument or a directory that cannot be aggregated (before any work);
+    5 (a full disk) or 1 when a file cannot be written (the tables are on the console)."""
     parser = argparse.ArgumentParser(prog="python -m hins.aggregate", description=__doc__.split("\n")[0])
     parser.add_argument("multirun_dir", type=Path)
     parser.add_argument("--metrics", nargs="+", default=["recall@10", "ndcg@10"])
     parser.add_argument("--reference", default=None,
                         help="the variant others are compared with (a substring of its overrides or label; "
                              "default: Full (H+M+E) 30/30/40)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write (default: the multirun directory)")
+    parser.add_argument("--out", type=output_dir, default=None, help="where to write (default: the multirun directory)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    metrics = list(dict.fromkeys(args.metrics))
+    out = args.out or args.multirun_dir
     try:
         jobs, unfinished, common = load_jobs(args.multirun_dir)
+        if args.out is None:
+            try:
+                output_dir(str(out))
+            except argparse.ArgumentTypeError as err:
+                raise AggregateError(f"{err} (give --out)") from None
         held = metrics_held(jobs)
-        missing = [m for m in args.metrics if m not in held]
+        missing = [m for m in metrics if m not in held]
         if missing:
             raise AggregateError(f"--metrics: {missing} not held by every question's results (they hold "
                                  f"{sorted(held)}; the speaker-shortcut check has a table of its own)")
-        result = aggregate(jobs, args.metrics, args.reference)
+        result = aggregate(jobs, metrics, args.reference)
     except AggregateError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = args.out or args.multirun_dir
-    out.mkdir(parents=True, exist_ok=True)
     result["unfinished_jobs"] = [str(p) for p in unfinished]
     result["common_overrides"] = common
     walls = [j.wall_s for j in jobs if j.wall_s is not None]
@@ -774,14 +782,22 @@ def main(argv: list[str] | None = None) -> int:
     if walls:
         head += (f"Wall time: {sum(walls) / 60:.1f} min over {len(walls)} jobs "
                  f"({sum(walls) / len(walls) / 60:.1f} min per job, from each job's run.log)\n\n")
-    table = head + markdown(result, args.metrics)
+    table = head + markdown(result, metrics)
     note = f"\n{len(unfinished)} job(s) without results left out: {', '.join(map(str, unfinished))}\n" if unfinished else ""
     replicates = sum(len(j.replicates) for j in jobs)
-    (out / "aggregate.md").write_text(f"# {args.multirun_dir.name}: {len(jobs)} jobs, {replicates} replicates (trained "
-                                      f"models: fold × seed)\n\n{table}{note}")
-    (out / "aggregate.json").write_text(json.dumps(result, indent=2))
-    images = plots(result, args.metrics[0], out)
     print(table + note)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "aggregate.md").write_text(f"# {args.multirun_dir.name}: {len(jobs)} jobs, {replicates} replicates "
+                                          f"(trained models: fold × seed)\n\n{table}{note}")
+        (out / "aggregate.json").write_text(json.dumps(result, indent=2))
+        images = plots(result, metrics[0], out)
+    except OSError as err:
+        from hins.artifacts import disk_full
+
+        print(f"error: could not write {err.filename or out}: {err.strerror or err} (the tables are above)",
+              file=sys.stderr)
+        return 5 if disk_full(err) else 1
     print(f"Written: {out / 'aggregate.md'}, {out / 'aggregate.json'}, " + ", ".join(map(str, images)))
     return 0
 

@@ -23,12 +23,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hins.cli import job_started, run_hydra
 from hins.logging_utils import no_secrets_on_the_command_line
 from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
 from hins.records import TIERS, Conversation, DataError, Query
@@ -146,9 +149,31 @@ def _measure_run(pipe: Any, embedder: Any, top_n: int, pool: str, n_boot: int) -
     return result, used
 
 
+class CalibrateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    top_n: int = Field(ge=1)
+    pool: Literal["group", "all"]
+    bootstrap: int = Field(ge=100)
+
+
+def calibrate_params(cfg: DictConfig) -> CalibrateParams:
+    """The ``calibrate`` section, checked; raises ConfigError naming the key."""
+    from hins.config import ConfigError, _format
+
+    try:
+        node = cfg.get("calibrate")
+        return CalibrateParams.model_validate(OmegaConf.to_container(node, resolve=True)
+                                              if OmegaConf.is_config(node) else node)
+    except ValidationError as err:
+        raise ConfigError(_format(err, "calibrate")) from None
+    except OmegaConfBaseException as err:  # an interpolation that does not resolve
+        raise ConfigError(f"invalid config: calibrate: {str(err).splitlines()[0]}") from None
+
+
 @no_secrets_on_the_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
 def main(cfg: DictConfig) -> str | None:
+    job_started()
     from hydra.core.hydra_config import HydraConfig
 
     from hins.artifacts import write_json
@@ -158,10 +183,7 @@ def main(cfg: DictConfig) -> str | None:
 
     try:
         run = validate(cfg, extra=("calibrate",))
-        params = cfg.calibrate
-        if int(params.top_n) < 1 or params.pool not in ("group", "all") or int(params.bootstrap) < 100:
-            raise ConfigError(f"invalid config: calibrate: expected top_n >= 1, pool in [group, all], bootstrap >= 100; "
-                              f"got top_n={params.top_n}, pool={params.pool}, bootstrap={params.bootstrap}")
+        params = calibrate_params(cfg)
         embedder = load_model(run)
     except (ConfigError, ModelLoadError) as err:
         log.error("%s", err)
@@ -169,11 +191,11 @@ def main(cfg: DictConfig) -> str | None:
     out = Path(HydraConfig.get().runtime.output_dir)
     pipe = Pipeline(cfg, run, out)
     try:
-        result, used = _measure_run(pipe, embedder, int(params.top_n), params.pool, int(params.bootstrap))
+        result, used = _measure_run(pipe, embedder, params.top_n, params.pool, params.bootstrap)
     except DataError as err:
         log.error("%s", err)
         sys.exit(2)
-    meta = {"data": run.data.source, "model": run.model.name, "top_n": int(params.top_n), "conversation_set": used,
+    meta = {"data": run.data.source, "model": run.model.name, "top_n": params.top_n, "conversation_set": used,
             "pool": "every conversation read" if params.pool == "all"
             else f"its processing group of {run.negatives.group_size} conversations"}
     write_json(out / "calibration.json", {**meta, **result})
@@ -184,4 +206,4 @@ def main(cfg: DictConfig) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra(main)

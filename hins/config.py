@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
 from hins.artifacts import sha256_file
 from hins.logging_utils import SecretValueError, scrub, secret_advice, secret_problem
 from hins.negatives import NegativeSpec
-from hins.records import TIERS
+from hins.records import TIERS, check_passage_template
 
 
 class ConfigError(ValueError):
@@ -51,13 +53,7 @@ class _DataBase(_Strict):
     @field_validator("passage_template")
     @classmethod
     def _template(cls, v: str) -> str:
-        try:
-            v.format(speaker="S", text="T", session="D")
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(f"may use only {{speaker}}, {{text}} and {{session}}: {err}") from err
-        if "{text}" not in v:
-            raise ValueError("must contain {text}")
-        return v
+        return check_passage_template(v)
 
 
 class SyntheticData(_DataBase):
@@ -617,7 +613,17 @@ def validate(cfg: DictConfig, extra: tuple[str, ...] = ()) -> RunConfig:
     """Check the whole composed config; raise ConfigError naming each bad key. ``extra``: top-level keys of a
     command's own (``calibrate``), checked by that command."""
     _unknown_keys(cfg, extra)
-    _foreign_data_keys(cfg)
+    try:
+        if "paths" in cfg and HydraConfig.initialized():  # ${hydra:runtime.cwd} resolves only inside a Hydra run
+            OmegaConf.to_container(cfg.paths, resolve=True)
+        _foreign_data_keys(cfg)
+        return _validate(cfg)
+    except OmegaConfBaseException as err:  # an interpolation that does not resolve: name=${x}, ${oc.env:UNSET}
+        raise ConfigError(f"invalid config: {getattr(err, 'full_key', None) or 'config'}: "
+                          f"{str(err).splitlines()[0]}") from None
+
+
+def _validate(cfg: DictConfig) -> RunConfig:
     groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
     # missing_keys gives full paths from the root.
     missing = sorted(str(key) for g in groups for key in OmegaConf.missing_keys(cfg[g]))

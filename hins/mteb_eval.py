@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hins.cli import positive_int
 from hins.hub import hub_unreachable
 
 PAPER_TASKS = ("TwentyNewsgroupsClustering", "ArXivHierarchicalClusteringS2S", "StackExchangeClusteringP2P.v2",
@@ -82,9 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", action="append", required=True, metavar="DIR",
                         help="a sentence-transformers model directory (repeat: base first, then trained)")
     parser.add_argument("--task", action="append", default=None, help=f"MTEB task (default: {', '.join(PAPER_TASKS)})")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--no-hub-check", action="store_true", help="skip the Hub check (datasets already cached)")
     args = parser.parse_args(argv)
+    if bad := [d for d in args.model_dir if not Path(d).is_dir()]:  # sentence-transformers would try the Hub
+        parser.error(f"--model-dir: not a directory: {', '.join(map(repr, bad))}")
     try:
         require_mteb(not args.no_hub_check)
         results = {d: evaluate_mteb(d, args.task or PAPER_TASKS, args.batch_size, check_hub=False)

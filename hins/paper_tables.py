@@ -27,7 +27,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hins.cli import job_started, run_hydra
 from hins.logging_utils import SecretValueError, no_secrets_on_the_command_line, secret_advice, secret_problem
+from hins.records import check_passage_template
 
 log = logging.getLogger("hins.paper_tables")
 
@@ -89,6 +91,13 @@ class PaperTablesConfig(_Section):
                 raise SecretValueError(f"llm.{key} {problem}; {secret_advice(f'llm.{key}')}")
         return v
 
+    @field_validator("passage_template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "{speaker}" not in check_passage_template(v):
+            raise ValueError(f"must contain {{speaker}}, got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _needs_llm(self) -> "PaperTablesConfig":
         wants = self.llm_uses
@@ -98,8 +107,6 @@ class PaperTablesConfig(_Section):
         if self.mode == "full" and "dense" in self.systems:
             raise ValueError("mode=full builds memories with each system's LLM; the dense system has none: "
                              "drop it from systems")
-        if "{speaker}" not in self.passage_template or "{text}" not in self.passage_template:
-            raise ValueError(f"passage_template must contain {{speaker}} and {{text}}, got {self.passage_template!r}")
         return self
 
 
@@ -107,7 +114,7 @@ def check_config(cfg: DictConfig) -> PaperTablesConfig:
     """The run's settings, validated; raises ConfigError naming each bad key."""
     from hins.config import ConfigError
 
-    from omegaconf.errors import MissingMandatoryValue
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
     # paths / hydra are Hydra's business (and resolve only inside a Hydra run); the rest is ours.
     try:
@@ -115,6 +122,9 @@ def check_config(cfg: DictConfig) -> PaperTablesConfig:
                 for k, v in cfg.items() if k not in ("paths", "hydra")}
     except MissingMandatoryValue as err:
         raise ConfigError(f"missing value for {err.full_key} (e.g. models.trained=<model dir>)") from None
+    except OmegaConfBaseException as err:  # an interpolation that does not resolve: name=${x}, ${oc.env:UNSET}
+        raise ConfigError(f"invalid paper_tables config: {err.full_key or 'config'}: {str(err).splitlines()[0]}"
+                          ) from None
     try:
         params = PaperTablesConfig.model_validate(data)
     except ValidationError as err:
@@ -197,23 +207,27 @@ def make_memory(system: str, location: str, store: Path, params: PaperTablesConf
     return MemoryOSMemory(location, store, llm=params.llm, passage_template=params.passage_template)
 
 
-def _locomo(params: PaperTablesConfig) -> Any:
+def locomo_conversations(params: PaperTablesConfig) -> tuple[Any, list[Any]]:
+    """The LoCoMo corpus and the conversations Table 1 stores, read before any work: a bad file raises
+    LocomoFormatError, an unknown ``locomo.conversations`` id ConfigError."""
+    from hins.config import ConfigError
     from hins.locomo import default_path, load_locomo
 
-    return load_locomo(params.locomo.path or default_path())
-
-
-def table1(params: PaperTablesConfig, models: dict[str, str], out: Path) -> tuple[str, dict[str, Any]]:
-    from hins.pipeline import _progress
-    from hins.qa import evaluate_qa, qa_table
-
-    corpus = _locomo(params)
+    corpus = load_locomo(params.locomo.path or default_path())
     wanted = params.locomo.conversations
     convs = [c for c in corpus.conversations if wanted is None or c.cid in wanted]
     if wanted is not None and len(convs) != len(set(wanted)):
         known = sorted(c.cid for c in corpus.conversations)
-        raise ValueError(f"locomo.conversations: {sorted(set(wanted) - {c.cid for c in convs})} are not in "
-                         f"{corpus.path}; known: {known}")
+        raise ConfigError(f"locomo.conversations: {sorted(set(wanted) - {c.cid for c in convs})} are not in "
+                          f"{corpus.path}; known: {known}")
+    return corpus, convs
+
+
+def table1(params: PaperTablesConfig, models: dict[str, str], out: Path, corpus: Any, convs: list[Any]
+           ) -> tuple[str, dict[str, Any]]:
+    from hins.pipeline import _progress
+    from hins.qa import evaluate_qa, qa_table
+
     sections, summary = [], {}
     for system in params.systems:
         results = {}
@@ -298,9 +312,11 @@ def table5(params: PaperTablesConfig, models: dict[str, str]) -> tuple[str, dict
 @no_secrets_on_the_command_line
 @hydra.main(config_path="../conf", config_name="paper_tables", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    job_started()
     from hydra.core.hydra_config import HydraConfig
 
     from hins.config import ConfigError
+    from hins.locomo import LocomoFormatError
     from hins.memory.mem0_adapter import MemoryUnavailable
     from hins.model import ModelLoadError
     from hins.mteb_eval import MTEBUnavailable
@@ -310,13 +326,15 @@ def main(cfg: DictConfig) -> None:
         params = check_config(cfg)
         models = {label: resolve_model(ref) for label, ref in params.models.items()}
         preflight(params)
-    except (ConfigError, ModelLoadError, MemoryUnavailable, MTEBUnavailable, PersonaMemUnavailable) as err:
+        corpus, convs = locomo_conversations(params)
+    except (ConfigError, LocomoFormatError, ModelLoadError, MemoryUnavailable, MTEBUnavailable,
+            PersonaMemUnavailable) as err:
         log.error("%s", err)
         sys.exit(2)
     out = Path(HydraConfig.get().runtime.output_dir)
     results: dict[str, Any] = {"models": models}
     parts = [f"# Paper tables: {', '.join(f'{k} = {v}' for k, v in models.items())}"]
-    text, results["table1"] = table1(params, models, out)
+    text, results["table1"] = table1(params, models, out, corpus, convs)
     parts.append(text)
     for enabled, build, key in ((params.personamem.enabled, table2, "table2"), (params.mteb.enabled, table5, "table5")):
         if enabled:
@@ -329,4 +347,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra(main)

@@ -6,6 +6,7 @@ Every record is a plain dataclass that round-trips through JSON (``to_dict`` /
 
 from __future__ import annotations
 
+import string
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -69,6 +70,27 @@ class Message(_Record):
     topic: str | None = None
     session: str | None = None  # LoCoMo-style sources: session id / date; None for one-session dialogues
     dia_id: str | None = None  # id in the source file, where there is one
+
+
+PASSAGE_FIELDS = ("speaker", "text", "session")
+
+
+def check_passage_template(template: str) -> str:
+    """``template`` if :func:`hins.dataset.passage_text` can fill it from a message, else ValueError saying why: a
+    field other than {speaker}, {text} and {session} (indexed or attributes too), an unbalanced brace, a bad format
+    spec, or no {text} (every passage would then be the same text, and any ranking of them a tie)."""
+    try:
+        fields_used = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        unknown = [f for f in fields_used if f not in PASSAGE_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {{{unknown[0]}}}")
+        template.format(speaker="S", text="T", session="D")
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError) as err:
+        raise ValueError(f"{template!r} may use only {{speaker}}, {{text}} and {{session}} (a literal brace is "
+                         f"written {{{{ or }}}}): {err}") from None
+    if "text" not in fields_used:
+        raise ValueError(f"{template!r} must contain {{text}}: without it every passage of a speaker is the same")
+    return template
 
 
 @dataclass

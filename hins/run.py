@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from hins.cli import job_started, run_hydra
 from hins.logging_utils import no_secrets_on_the_command_line
 
 log = logging.getLogger("hins")
@@ -18,6 +19,7 @@ log = logging.getLogger("hins")
 @no_secrets_on_the_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    job_started()
     from hydra.core.hydra_config import HydraConfig
 
     from hins.artifacts import config_key, write_json
@@ -107,6 +109,4 @@ def _in_outputs(filename: str | None, cfg: DictConfig, output_dir: Path) -> bool
 
 
 if __name__ == "__main__":
-    from hins.hydra_app import run_app
-
-    run_app(main)
+    run_hydra(main)

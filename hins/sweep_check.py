@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("hins")
 
@@ -23,8 +23,10 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
-    parsed = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    # Unresolved: an override is text for the parser ("name=${x}" holds an interpolation for the job, not for here).
+    hydra = OmegaConf.to_container(config.hydra, resolve=False)
+    params = [f"{k}={v}" for k, v in (hydra["sweeper"].get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides([*params, *hydra["overrides"]["task"]])
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
@@ -33,21 +35,21 @@ class SweepCheck(Callback):
         from hydra import compose
         from hydra.core.hydra_config import HydraConfig
 
+        from hins.cli import command_line_error
         from hins.config import ConfigError, validate
-        from hins.hydra_app import COMPOSITION_ERRORS, composition_error
 
         hydra_config = HydraConfig.instance()
         previous = hydra_config.cfg
         jobs, problems = sweep_jobs(config), []
         try:
             for overrides in jobs:
-                try:  # an unknown option of one job (negatives=hins,hisn): named here, not warned and then raised
+                try:
                     cfg = compose(config_name=config.hydra.job.config_name, overrides=overrides,
                                   return_hydra_config=True)
-                except COMPOSITION_ERRORS as err:
-                    problems.append(f"job {' '.join(overrides)}:\ninvalid config: {composition_error(err)}")
+                    hydra_config.set_config(cfg)  # a job's paths resolve against its own hydra node
+                except Exception as err:  # noqa: BLE001 - Hydra's and OmegaConf's own, or a raw one from inside them
+                    problems.append(f"job {' '.join(overrides)}:\n{command_line_error(err, overrides)}")
                     continue
-                hydra_config.set_config(cfg)  # a job's paths resolve against its own hydra node
                 try:
                     validate(cfg)
                 except ConfigError as err:
