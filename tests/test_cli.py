@@ -40,6 +40,18 @@ def fuzz(examples: int = 60) -> settings:
 ARG = st.text(max_size=12).filter(lambda t: "\0" not in t and "hydra" not in t.lower())
 
 
+def _fuzz_call(main, argv: list[str], capsys) -> tuple[object, str] | None:
+    """A fuzzed call: never a traceback; exit 2 with an ``error:`` line (None), or exit 0 and (code, stdout)."""
+    code, out, err = _call(main, argv, capsys)
+    event(f"exit {code}")  # pytest --hypothesis-show-statistics: how many examples got how far
+    assert "Traceback" not in out + err
+    if code == 2:
+        assert "error:" in err
+        return None
+    assert code == 0, (argv, code, err)
+    return code, out
+
+
 def _call(main, argv: list[str], capsys) -> tuple[object, str, str]:
     """(exit code, stdout, stderr) of a main that returns its code or raises SystemExit."""
     try:
@@ -281,13 +293,10 @@ def test_aggregate_fuzzed_arguments_exit_2_or_write_the_tables(multirun, in_tmp,
         argv.append(f"--reference={good_or(st.sampled_from(['full', 'no_easy', 'No Easy']), st.just('') | ARG)}")
     if data.draw(st.booleans()):
         argv.append(f"--out={good_or(st.sampled_from(['agg', 'agg/sub']), st.sampled_from(['', 'file', 'file/x']) | ARG)}")
-    code, out, err = _call(aggregate.main, argv, capsys)
-    event(f"exit {code}")
-    assert "Traceback" not in out + err
-    if code == 2:
-        assert "error:" in err
+    called = _fuzz_call(aggregate.main, argv, capsys)
+    if called is None:
         return
-    assert code == 0, (argv, code, err)
+    _, out = called
     if not out.startswith("usage:"):
         out_dir = Path(next((a.partition("=")[2] for a in argv if a.startswith("--out=")), argv[0]))
         metrics = argv[argv.index("--metrics") + 1:] if "--metrics" in argv else ["recall@10"]
@@ -312,13 +321,10 @@ def test_mteb_cli_fuzzed_arguments_exit_2_or_score_every_model(model_dir, in_tmp
     if data.draw(st.booleans()):
         argv.append(f"--task={data.draw(ARG)}")
     argv += data.draw(st.lists(st.sampled_from(["--no-hub-check"]) | ARG, max_size=1))
-    code, out, err = _call(mteb_eval.main, argv, capsys)
-    event(f"exit {code}")
-    assert "Traceback" not in out + err
-    if code == 2:
-        assert "error:" in err
+    called = _fuzz_call(mteb_eval.main, argv, capsys)
+    if called is None:
         return
-    assert code == 0, (argv, code, err)
+    _, out = called
     if not out.startswith("usage:"):
         dirs = [a.partition("=")[2] for a in argv if a.startswith("--model-dir=")]
         assert dirs and all(Path(d).is_dir() for d in dirs) and "| STS12 |" in out
