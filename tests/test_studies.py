@@ -48,14 +48,18 @@ def test_every_sweep_job_composes_and_validates(experiment):
         run = validate(_compose(f"+experiment={experiment}", *overrides))
         assert run.negatives.k == 15 and run.logger.wandb.group == experiment
         ratios = run.negatives.ratios if run.negatives.calibrated else tuple(sorted(run.negatives.ratios.items()))
-        seen.add((run.negatives.strategy, tuple(run.negatives.tiers), ratios, run.seed))
+        seen.add((run.negatives.strategy, tuple(run.negatives.tiers), ratios, run.seed, getattr(run.data, "fold", None)))
     assert len(seen) == len(jobs)  # no two jobs are the same run
 
 
 def test_sweeps_cover_the_issue():
     table4 = {o for job in _jobs("table4_locomo") for o in job}
-    assert {f"negatives={v}" for v in ("just_hard", "no_medium", "no_easy", "hins", "uniform", "mined")} <= table4
-    assert {f"seed={s}" for s in (1, 2, 3)} <= table4
+    arms = ("just_hard", "no_medium", "no_easy", "hins", "all_medium", "calibrated", "uniform", "mined")
+    assert {f"negatives={v}" for v in arms} <= table4
+    # Replicates (fold x seed): LoCoMo both folds x 4 seeds, synthetic 8 seeds, per arm.
+    assert {f"seed={s}" for s in (1, 2, 3, 4)} | {"data.fold=0", "data.fold=1"} <= table4
+    synthetic = {o for job in _jobs("table4_synthetic") for o in job}
+    assert {f"negatives={v}" for v in arms} | {f"seed={s}" for s in range(1, 9)} <= synthetic
     for source in ("locomo", "synthetic"):
         ratios = {job[0].split("=")[1] for job in _jobs(f"ratios_{source}")}
         # the calibrated point is measured per run on its training split, never a fixed ratio from all the data
@@ -357,7 +361,7 @@ def test_a_sweep_with_an_invalid_job_runs_none_of_its_jobs(tmp_path):
                           text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
-    assert "of the sweep's 12 jobs have an invalid config; nothing was run" in out and "got '30-30'" in out
+    assert "of the sweep's 16 jobs have an invalid config; nothing was run" in out and "got '30-30'" in out
     assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("run.log"))  # no job started
 
 def test_aggregate_rejects_a_directory_without_jobs(tmp_path):
