@@ -255,7 +255,7 @@ def _cli(tmp_path, *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["+experiment=smoke", "negatives=hisn"], "invalid config: In 'config': Could not find 'negatives/hisn' (options "
-                                              "in 'negatives': calibrated, hins,"),
+                                              "in 'negatives': all_medium, calibrated, hins,"),
     (["+experiment=nope"], "invalid config: In 'config': Could not find 'experiment/nope' (options in 'experiment': "),
     (["negatives.kk=3"], "invalid config: Could not override 'negatives.kk'. To append to your config use "
                          "+negatives.kk=3 (Key 'kk' is not in struct)"),
