@@ -150,7 +150,7 @@ def test_calibrate_command_reads_the_training_split_of_a_given_fold(tmp_path, fo
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="calibrate", overrides=[*overrides, "data.fold=1"], return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
-    run = validate(cfg)
+    run = validate(cfg, extra=("calibrate",))
     result, used = _measure_run(Pipeline(cfg, run, tmp_path / "tool"), load_model(run), 3, "group", 2000)
     stats, splits = _calibration(tmp_path, four_conversations, "cache", fold=1)
     assert result["conversations"] == splits["train"] and "fold 1" in used
