@@ -624,7 +624,13 @@ def resume_dir(cfg: DictConfig, run: RunConfig, data_key: str, fold: int | None)
 
     what = {k: v for k, v in loggable_config(cfg).items() if k not in ("paths", "logger", "stop_after")}
     root = cfg.paths.get("train_state_dir") or Path(cfg.paths.cache_dir).parent / "train_state"
-    return Path(root) / f"{run.name}-{config_key('training', what, data_key, fold)}"
+    return Path(root) / f"{run.name}-{config_key('training', what, data_key, fold, weights_identity(run))}"
+
+
+def weights_identity(run: RunConfig) -> dict[str, Any]:
+    """The base model's weights by content (``model_identity``), for keys of a whole run: new weights at the same
+    ``model.path`` are another run (its resume directory, its finished-job record), not a finished or resumable one."""
+    return model_identity(run.model.source, run.model.name, run.model.path)
 
 
 def _val_metrics(result: dict[str, Any]) -> dict[str, float]:

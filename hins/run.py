@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Any
 from pathlib import Path
 
 import hydra
@@ -22,7 +23,7 @@ def main(cfg: DictConfig) -> float | None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
 
-    from hins.artifacts import config_key, write_json
+    from hins.artifacts import write_json
     from hins.config import ConfigError, check_devices, validate
     from hins.logging_utils import JOB_START, loggable_config
     from hins.model import ModelLoadError
@@ -38,7 +39,7 @@ def main(cfg: DictConfig) -> float | None:
     resolved = loggable_config(cfg)
     # A rerun of a multirun into the same sweep directory skips the jobs that already finished with this config.
     done = output_dir / "DONE.json"
-    key = config_key("job", resolved)
+    key = job_key(resolved, run)
     if done.is_file():
         record = json.loads(done.read_text())
         if record.get("config_key") == key:
@@ -106,6 +107,15 @@ def _in_outputs(filename: str | None, cfg: DictConfig, output_dir: Path) -> bool
     """Whether ``filename`` lies where the run writes (its directory, the cache, the resume directories)."""
     roots = [output_dir, *(Path(cfg.paths[k]) for k in ("cache_dir", "train_state_dir") if cfg.paths.get(k))]
     return bool(filename) and any(Path(filename).absolute().is_relative_to(r.absolute()) for r in roots)
+
+
+def job_key(resolved: dict, run: Any) -> str:
+    """A finished job's key (DONE.json): its config and its base model's weights by content, so that new weights at
+    the same model.path run the job again instead of skipping it as finished."""
+    from hins.artifacts import config_key
+    from hins.pipeline import weights_identity
+
+    return config_key("job", resolved, weights_identity(run))
 
 
 if __name__ == "__main__":

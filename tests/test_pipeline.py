@@ -216,3 +216,37 @@ def test_package_and_hub_models_are_keyed_by_version_and_revision(tmp_path, monk
         (repo / "refs").mkdir(exist_ok=True)
         (repo / "refs" / "main").write_text(revision)  # what from_pretrained("org/embedder") loads
         assert model_identity("hub", "org/embedder", None) == {"hub": "org/embedder", "revision": revision}
+
+
+def test_a_finished_job_and_its_resume_directory_are_keyed_by_the_weights_not_the_path(tmp_path, tiny_embedder):
+    """New weights at the same model.path: the job is not skipped as finished and does not resume the old weights'
+    training; the same weights at another path are the same job."""
+    import shutil
+
+    from omegaconf import OmegaConf
+    from safetensors.torch import load_file, save_file
+
+    from hins.config import validate
+    from hins.logging_utils import loggable_config
+    from hins.pipeline import resume_dir
+    from hins.run import job_key
+    from tests.test_config import _compose
+
+    path, moved = tiny_embedder.save(tmp_path / "model"), tmp_path / "moved"
+    shutil.copytree(path, moved)
+
+    def keys(where: Path) -> tuple[str, Path]:
+        cfg = _compose("+experiment=smoke", "model.source=dir", f"model.path={path}", "model.pooling=cls",
+                       f"paths.root={tmp_path}")
+        run = validate(cfg)
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # a job's config, as Hydra hands it over
+        return job_key(loggable_config(cfg), run), resume_dir(cfg, run, "data", None)
+
+    before = keys(path)
+    shutil.rmtree(path)
+    shutil.copytree(moved, path)  # the same files again: the same job
+    assert keys(path) == before
+    weights = load_file(path / "model.safetensors")
+    save_file({k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}, path / "model.safetensors")
+    after = keys(path)
+    assert after[0] != before[0] and after[1] != before[1]
