@@ -436,11 +436,13 @@ def tables(jobs: list[Job], metrics: list[str], ref: str, rows: RowSource) -> di
             out["untuned"][metric] = {g: float(np.mean([s[g] for s in per_set if g in s]))
                                       for g in ["overall", *kinds] if any(g in s for s in per_set)}
 
-    def row_key(variant: str) -> tuple[int, float, float, str]:
+    def row_key(variant: str) -> tuple[int, float, float, list[tuple[int, int | str]]]:
         job = by_variant[variant][0]
         ratios = job.ratios or {}
+        # Numbers in labels by value: trainer.max_steps=20 before 160.
+        label = [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", job.label)]
         return (next((i for i, name in enumerate(ROW_ORDER) if job.label.startswith(name)), len(ROW_ORDER)),
-                -ratios.get("hard", 0.0), -ratios.get("medium", 0.0), job.label)
+                -ratios.get("hard", 0.0), -ratios.get("medium", 0.0), label)
 
     ref_by = {(r.seed, r.fold): r for j in by_variant.get(ref, []) for r in rows(j)}
     for variant in sorted(by_variant, key=row_key):
