@@ -585,7 +585,6 @@ def _unknown_keys(cfg: DictConfig, extra: tuple[str, ...]) -> None:
 def _foreign_data_keys(cfg: DictConfig) -> None:
     """Keys of another data source under ``data`` (an experiment written for data=synthetic composed with
     data=locomo, say): name who set them instead of only calling them extra."""
-    from hydra.core.hydra_config import HydraConfig
 
     data = cfg.get("data")
     schema = DATA_SCHEMAS.get(str(data.get("source"))) if OmegaConf.is_dict(data) else None
