@@ -1,6 +1,7 @@
 """Turn a Hydra multirun directory into the study's tables, paired tests and plots.
 
-``python -m hins.aggregate outputs/multiruns/table4_locomo [--metrics recall@10 ndcg@10] [--reference full]``
+``python -m hins.aggregate outputs/multiruns/table4_locomo [more multirun dirs --out DIR] [--metrics recall@10
+ndcg@10] [--reference full]``
 
 The unit is the **replicate**: one trained model, i.e. one (fold, seed). A job directory (one holding
 ``.hydra/``) is one (arm, seed), its arm being its overrides less ``seed`` (and ``eval.extra``, which names no
@@ -319,13 +320,17 @@ def _wall_seconds(path: Path) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
-    """Every finished job under ``root`` with its replicates, the job directories with no results yet, and the
-    overrides every job shares (left out of the labels)."""
-    if not root.is_dir():
-        raise AggregateError(f"{root}: no such directory (give a multirun directory, e.g. outputs/multiruns/<name>)")
+def load_jobs(*roots: Path) -> tuple[list[Job], list[Path], list[str]]:
+    """Every finished job under the ``roots`` (multirun directories) with its replicates, the job directories with
+    no results yet, and the overrides every job shares (left out of the labels). Several roots make one study, e.g.
+    a ratio sweep that adds points to the Table 4 sweep's arms instead of training them again; an arm (its
+    overrides) run with the same seed under two roots is refused, since it would count one replicate twice."""
+    for root in roots:
+        if not root.is_dir():
+            raise AggregateError(f"{root}: no such directory (give a multirun directory, e.g. "
+                                 "outputs/multiruns/<name>)")
     found, unfinished = [], []
-    for hydra_dir in sorted(root.rglob(".hydra")):
+    for hydra_dir in (h for root in roots for h in sorted(root.rglob(".hydra"))):
         path = hydra_dir.parent
         try:
             overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []
@@ -338,7 +343,7 @@ def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
         else:
             unfinished.append(path)
     if not found:
-        raise AggregateError(f"{root}: no finished job (no results.json beside a .hydra/ folder)")
+        raise AggregateError(f"{', '.join(map(str, roots))}: no finished job (no results.json beside a .hydra/ folder)")
     common = set.intersection(*(set(o) for _, o, *_ in found))
     jobs = []
     for path, overrides, cfg, replicates, extra in found:
@@ -348,6 +353,10 @@ def load_jobs(root: Path) -> tuple[list[Job], list[Path], list[str]]:
         if others:
             label += " · " + ",".join(others)
         train = _train_negatives(path)
+        twin = next((j.path for j in jobs if (j.variant, j.seed) == (variant, int(cfg["seed"]))), None)
+        if twin is not None:
+            raise AggregateError(f"{twin} and {path}: the same arm ({variant or 'no override'}) and seed "
+                                 f"{cfg['seed']} twice; aggregate one of them")
         jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(train), _distinct(train),
                         _wall_seconds(path), replicates, extra))
     return jobs, unfinished, sorted(o for o in common if _key(o) not in ("seed", "experiment"))
@@ -750,18 +759,23 @@ def main(argv: list[str] | None = None) -> int:
     """Exit 0 with the tables; 2 for a bad argument or a directory that cannot be aggregated (before any work);
     5 (a full disk) or 1 when a file cannot be written (the tables are on the console)."""
     parser = argparse.ArgumentParser(prog="python -m hins.aggregate", description=__doc__.split("\n")[0])
-    parser.add_argument("multirun_dir", type=Path)
+    parser.add_argument("multirun_dir", type=Path, nargs="+",
+                        help="one multirun directory, or several that make one study (their arms side by side)")
     parser.add_argument("--metrics", nargs="+", default=["recall@10", "ndcg@10"])
     parser.add_argument("--reference", default=None,
                         help="the variant others are compared with (a substring of its overrides or label; "
                              "default: Full (H+M+E) 30/30/40)")
-    parser.add_argument("--out", type=output_dir, default=None, help="where to write (default: the multirun directory)")
+    parser.add_argument("--out", type=output_dir, default=None,
+                        help="where to write (default: the multirun directory; required with several)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     metrics = list(dict.fromkeys(args.metrics))
-    out = args.out or args.multirun_dir
+    roots = list(dict.fromkeys(args.multirun_dir))
+    if len(roots) > 1 and args.out is None:
+        parser.error("--out is required with several multirun directories")
+    out = args.out or roots[0]
     try:
-        jobs, unfinished, common = load_jobs(args.multirun_dir)
+        jobs, unfinished, common = load_jobs(*roots)
         if args.out is None:
             try:
                 output_dir(str(out))
@@ -790,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table + note)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "aggregate.md").write_text(f"# {args.multirun_dir.name}: {len(jobs)} jobs, {replicates} replicates "
+        (out / "aggregate.md").write_text(f"# {' + '.join(r.name for r in roots)}: {len(jobs)} jobs, {replicates} replicates "
                                           f"(trained models: fold × seed)\n\n{table}{note}")
         (out / "aggregate.json").write_text(json.dumps(result, indent=2))
         images = plots(result, metrics[0], out)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hins.aggregate import (MIX_FLAG, NOT_TESTED, aggregate, fixed_models_bootstrap, load_jobs, markdown, paired_t,
-                            two_level_bootstrap)
+from hins.aggregate import (MIX_FLAG, NOT_TESTED, AggregateError, aggregate, fixed_models_bootstrap, load_jobs, markdown,
+                            paired_t, two_level_bootstrap)
 from hins.aggregate import main as aggregate_main
 from hins.records import TIERS
 from tests.test_studies import _fake_job
@@ -286,3 +286,27 @@ def test_metrics_are_checked_on_every_row_not_the_first(tmp_path, capsys):
     assert not (tmp_path / "a").exists()
     assert aggregate_main([str(tmp_path), "--metrics", "recall@10", "--out", str(tmp_path / "b")]) == 0
     assert "| Full (H+M+E) 30/30/40 | 3 | 6 | 80.0 ± 24.8 | 75.0 |" in (tmp_path / "b" / "aggregate.md").read_text()
+
+
+def test_several_multirun_directories_make_one_study(tmp_path):
+    """A ratio sweep adds arms to the Table 4 sweep's instead of training them again: the arms of both are
+    compared with one reference, pairing by (seed, fold) across the directories; the same arm and seed under two
+    directories (one replicate counted twice) is refused."""
+    base = [float(i % 2) for i in range(20)]
+    for seed in (1, 2, 3):
+        full = [0.5 + 0.01 * ((i * seed) % 5) for i in range(20)]
+        _fake_job(tmp_path / "table4", "hins", seed, "shared", base, full)
+        _fake_job(tmp_path / "ratios", "no_easy", seed, "shared", base, [f + 0.02 * seed for f in full])
+    jobs = load_jobs(tmp_path / "table4", tmp_path / "ratios")[0]
+    result = aggregate(jobs, ["recall@10"])
+    no_easy = next(v for v in result["variants"] if v["label"].startswith("No Easy"))
+    d = no_easy["paired_vs_reference"]["recall@10"]
+    assert d["n_replicates"] == 3 and d["mean"] == pytest.approx(np.mean([0.02, 0.04, 0.06]))
+    _fake_job(tmp_path / "again", "hins", 2, "shared", base, base)
+    with pytest.raises(AggregateError, match=r"the same arm \(negatives=hins\) and seed 2 twice"):
+        load_jobs(tmp_path / "table4", tmp_path / "again")
+    code = aggregate_main([str(tmp_path / "table4"), str(tmp_path / "ratios"), "--out", str(tmp_path / "both"),
+                           "--metrics", "recall@10"])
+    assert code == 0 and "table4 + ratios: 6 jobs" in (tmp_path / "both" / "aggregate.md").read_text()
+    with pytest.raises(SystemExit):  # several directories: where to write must be said
+        aggregate_main([str(tmp_path / "table4"), str(tmp_path / "ratios")])
