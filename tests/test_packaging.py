@@ -1,15 +1,24 @@
-"""The package's declared dependencies cover what its code imports."""
+"""The package: its declared dependencies cover what its code imports; its Hydra configs ship inside it and compose
+an experiment as ``experiment=<name>`` and as ``+experiment=<name>``; the wheel, installed non-editable, runs its
+console scripts from any directory."""
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata as md
+import os
 import re
+import shutil
+import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from tests.conftest import ROOT
+from tests.conftest import CONF, ROOT
 
 # Imported by optional adapters but installed by hand, as the README says (MemoryOS's own pins break this stack).
 MANUAL_INSTALLS = {"memoryos"}
@@ -58,3 +67,58 @@ def test_every_import_is_a_declared_dependency():
             if not dists & declared:
                 undeclared.append(f"{module} ({where}; from {sorted(dists)})")
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+# ------------------------------------------------------------------------------------------------ experiments
+
+
+def _composed(conf: Path, primary: str, overrides: list[str]) -> dict:
+    """The composed config, Hydra's node included (sweeper params, run and sweep directories), interpolations as
+    written; without what records the command line itself (the overrides and the directory name made of them)."""
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose(config_name=primary, overrides=overrides, return_hydra_config=True))
+    hydra = cfg["hydra"]
+    del hydra["overrides"], hydra["job"]["override_dirname"]
+    hydra["runtime"] = {"choices": hydra["runtime"]["choices"]}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def appended_conf(tmp_path_factory) -> Path:
+    """The configs as they were before ``experiment: null`` joined the defaults: ``+experiment=`` appended it."""
+    conf = tmp_path_factory.mktemp("before") / "conf"
+    shutil.copytree(CONF, conf)
+    primary = conf / "config.yaml"
+    text = primary.read_text()
+    assert "\n  - experiment: null\n" in text
+    primary.write_text(text.replace("\n  - experiment: null\n", "\n"))
+    return conf
+
+
+@pytest.mark.parametrize("primary", ["config", "calibrate"])
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_experiment_selects_the_config_plus_experiment_appended(appended_conf, primary, experiment):
+    """``experiment=<name>`` composes what ``+experiment=<name>`` composed when it appended the overlay, sweeps'
+    own settings included (an overlay that includes others: table4_locomo -> locomo_study -> study). One
+    difference, in hins.calibrate: its own ``name: calibrate`` now follows the experiment (the experiment sits in
+    config.yaml's defaults, which calibrate.yaml includes), so its output directory keeps calibrate's name."""
+    before = _composed(appended_conf, primary, [f"+experiment={experiment}"])
+    after = _composed(CONF, primary, [f"experiment={experiment}"])
+    if primary == "calibrate":
+        assert after.pop("name") == "calibrate"
+        before.pop("name")
+    assert after == before
+
+
+def test_both_forms_of_experiment_run_the_same_from_any_directory(tmp_path):
+    """The command reads ``+experiment=`` as ``experiment=`` (Hydra refuses to add a group its defaults list holds),
+    and finds its configs from a directory outside the repository."""
+    env = {k: v for k, v in os.environ.items() if k != "HINS_ROOT"}
+    outs = []
+    for form in ("+experiment=table4_locomo", "experiment=table4_locomo"):
+        proc = subprocess.run([sys.executable, "-m", "hins.run", form, "seed=3", "--cfg", "all"], cwd=tmp_path,
+                              env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1] and "name: table4_locomo" in outs[0] and "data.fold: 0,1" in outs[0]
+    assert "- experiment=table4_locomo" in outs[0]  # as Hydra recorded it, e.g. in a job's .hydra/overrides.yaml
