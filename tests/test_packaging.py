@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata as md
+import json
 import os
 import re
 import shutil
@@ -122,3 +123,68 @@ def test_both_forms_of_experiment_run_the_same_from_any_directory(tmp_path):
         outs.append(proc.stdout)
     assert outs[0] == outs[1] and "name: table4_locomo" in outs[0] and "data.fold: 0,1" in outs[0]
     assert "- experiment=table4_locomo" in outs[0]  # as Hydra recorded it, e.g. in a job's .hydra/overrides.yaml
+
+
+# ------------------------------------------------------------------------------------------------ the wheel
+
+CONSOLE_SCRIPTS = ("hins-run", "hins-calibrate", "hins-paper-tables", "hins-aggregate", "hins-locomo", "hins-mteb")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The bin/ directory of a fresh virtual environment holding the wheel built from this checkout, installed
+    non-editable; its dependencies are this environment's (a path entry, so that this environment's editable hins
+    stays out). .ci/run installs the same wheel with its declared dependencies into an environment of its own."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # a copy: setuptools' build/ in the checkout could add files deleted since
+    shutil.copytree(ROOT / "hins", source / "hins", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(work / "dist")],
+                   check=True, timeout=300)
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
+                    *map(str, (work / "dist").glob("hins-*.whl"))], check=True, timeout=300)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    deps = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    (Path(site) / "hins_test_dependencies.pth").write_text("\n".join(sorted(deps)) + "\n")
+    return venv / "bin"
+
+
+def _outside(installed: Path, tmp_path: Path, *command: str, env: dict[str, str] | None = None):
+    """``command`` run from ``tmp_path`` (outside the repository) with the installed package alone."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HINS_ROOT", "HINS_CACHE")}
+    return subprocess.run([str(installed / command[0]), *command[1:]], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**clean, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_the_smoke_experiment_from_any_directory(installed, tmp_path):
+    """Found: a non-editable install shipped no configs ("Primary config directory not found") and had no command.
+    The console script runs the smoke experiment from outside the repository; results go to ./outputs there."""
+    where = _outside(installed, tmp_path, "python", "-c", "import hins.run; print(hins.run.__file__)")
+    assert where.stdout.startswith(str(installed.parent)), where.stdout + where.stderr  # not this checkout's code
+    proc = _outside(installed, tmp_path, "hins-run", "+experiment=smoke", "trainer.max_steps=2")
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    (run,) = (tmp_path / "outputs" / "runs" / "smoke").iterdir()
+    assert json.loads((run / "results.json").read_text())["training"]["steps"] == 2
+    assert (tmp_path / "outputs" / "cache").is_dir() and (run / "model" / "modules.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_installed_commands_load_and_give_hydra_tab_completion(installed, tmp_path):
+    load = ("import importlib.metadata as md; eps = md.distribution('hins').entry_points; "
+            "print(*sorted(e.name for e in eps if callable(e.load())))")
+    loaded = _outside(installed, tmp_path, "python", "-c", load)
+    assert loaded.stdout.split() == sorted(CONSOLE_SCRIPTS), loaded.stdout + loaded.stderr
+    assert all((installed / script).is_file() for script in CONSOLE_SCRIPTS)
+    hydra_help = _outside(installed, tmp_path, "hins-run", "--hydra-help")
+    assert hydra_help.returncode == 0 and "-sc install=bash" in hydra_help.stdout
+    script = _outside(installed, tmp_path, "hins-run", "-sc", "install=bash").stdout
+    assert script.rstrip().endswith("-F hydra_bash_completion hins-run"), script
+    query = _outside(installed, tmp_path, "hins-run", "-sc", "query=bash", env={"COMP_LINE": "hins-run experiment=sm"})
+    assert query.stdout.split() == ["experiment=smoke"], query.stdout + query.stderr
+    assert not (tmp_path / "outputs").exists()
