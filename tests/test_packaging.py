@@ -145,8 +145,9 @@ def installed(tmp_path_factory) -> Path:
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    # --ignore-installed: a checkout on PYTHONPATH holding hins.egg-info (from an in-place build) reads as installed
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
-                    *map(str, (work / "dist").glob("hins-*.whl"))], check=True, timeout=300)
+                    "--ignore-installed", *map(str, (work / "dist").glob("hins-*.whl"))], check=True, timeout=300)
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     deps = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
