@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings(url: str, concurrency: int, cache: Path) -> dict:
-    node = yaml.safe_load((ROOT / "conf" / "synthesis" / "openai.yaml").read_text())
+    node = yaml.safe_load((ROOT / "hins" / "conf" / "synthesis" / "openai.yaml").read_text())
     del node["_target_"]
     node.update(base_url=url, model="bench", concurrency=concurrency, cache_path=str(cache))
     return node

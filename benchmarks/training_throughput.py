@@ -45,7 +45,7 @@ import torch
 
 NEGATIVES = 15
 TAU = 0.02
-LOG_EVERY = 5  # both sides log the loss every 5 steps (conf/trainer's log_every_n_steps; a host sync each time)
+LOG_EVERY = 5  # both sides log the loss every 5 steps (hins/conf/trainer's log_every_n_steps; a host sync each time)
 WORDS = 30517  # vocabulary: 5 special tokens + WORDS words = 30522, bge-small's size
 SHAPES = {
     "bge-small": dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=12, intermediate_size=1536),

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hins.cli import job_started, run_hydra
+from hins.cli import CONFIG_PATH, job_started, run_hydra
 from hins.logging_utils import no_secrets_on_the_command_line
 from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
 from hins.records import TIERS, Conversation, DataError, Query
@@ -171,7 +171,7 @@ def calibrate_params(cfg: DictConfig) -> CalibrateParams:
 
 
 @no_secrets_on_the_command_line
-@hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="calibrate")
 def main(cfg: DictConfig) -> str | None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
@@ -205,5 +205,10 @@ def main(cfg: DictConfig) -> str | None:
     return result["ratio"]
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``hins-calibrate`` command (a console script of pyproject.toml) and ``python -m hins.calibrate``."""
     run_hydra(main)
+
+
+if __name__ == "__main__":
+    entry()

@@ -77,6 +77,10 @@ def write_atomic(path: Path, text: str) -> None:
 # ------------------------------------------------------------------------------------------------ Hydra
 
 
+# The Hydra configs ship inside the package (hins/conf): found by import, from any working directory and in an
+# installed wheel, wherever the module naming them lives.
+CONFIG_PATH = "pkg://hins.conf"
+
 _job_started = False
 
 # Hydra's errors for a config it cannot compose (MissingConfigException, an unknown option or experiment, is a
@@ -100,6 +104,13 @@ def composition_error(err: BaseException) -> str:
         line += f" ({str(err.__cause__).strip().splitlines()[0]})"
     return line
 
+
+
+def experiment_as_default(args: list[str]) -> list[str]:
+    """``args`` with ``+experiment=<name>`` read as ``experiment=<name>``. The configs list ``experiment: null`` in
+    their defaults so that ``experiment=<name>`` selects one; Hydra refuses to add (``+``) a group already listed
+    there, and the ``+`` form is in older commands, notes and users' habits. Both compose the same config."""
+    return [arg[1:] if arg.startswith("+experiment=") else arg for arg in args]
 
 
 def job_started() -> None:
@@ -145,9 +156,11 @@ def run_hydra(main: Callable[[], Any]) -> None:
     An error before the job starts is the command line's (an override Hydra cannot parse, a group option or key
     that does not exist, a run directory that cannot be made): one message and exit 2, as for a bad value hins'
     own checks find. After it, an exception is a bug and stays a traceback. HYDRA_FULL_ERROR=1 is set for the call,
-    so that Hydra raises instead of printing and exiting 1; a user who set it gets the traceback of both kinds."""
+    so that Hydra raises instead of printing and exiting 1; a user who set it gets the traceback of both kinds.
+    ``+experiment=<name>`` is read as ``experiment=<name>`` (:func:`experiment_as_default`)."""
     global _job_started
     _job_started = False
+    sys.argv[1:] = experiment_as_default(sys.argv[1:])
     asked = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:

@@ -1,6 +1,6 @@
 """The config schema: every value is checked right after composition, before any work starts.
 
-Hydra composes the YAML groups under conf/; ``validate`` turns the result into typed, checked
+Hydra composes the YAML groups under hins/conf/; ``validate`` turns the result into typed, checked
 settings. A typo (an unknown key) or an impossible value (ratios that do not sum to 1, K < 1, an
 unknown tier) fails with a message naming the config key, not an hour into a run.
 """

@@ -1,4 +1,4 @@
-"""The paper's evaluation tables for a base and a trained model, in one command (conf/paper_tables.yaml).
+"""The paper's evaluation tables for a base and a trained model, in one command (hins/conf/paper_tables.yaml).
 
 ``python -m hins.paper_tables models.trained=outputs/runs/<name>/<time>/model`` writes, under
 ``outputs/paper_tables/<name>/<time>/``, ``tables.md`` and ``results.json`` (plus per-question records):
@@ -27,7 +27,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hins.cli import job_started, run_hydra
+from hins.cli import CONFIG_PATH, job_started, run_hydra
 from hins.logging_utils import SecretValueError, no_secrets_on_the_command_line, secret_advice, secret_problem
 from hins.records import check_passage_template
 
@@ -310,7 +310,7 @@ def table5(params: PaperTablesConfig, models: dict[str, str]) -> tuple[str, dict
 
 
 @no_secrets_on_the_command_line
-@hydra.main(config_path="../conf", config_name="paper_tables", version_base="1.3")
+@hydra.main(config_path=CONFIG_PATH, config_name="paper_tables", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
@@ -346,5 +346,10 @@ def main(cfg: DictConfig) -> None:
     log.info("tables: %s", out / "tables.md")
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``hins-paper-tables`` command (a console script of pyproject.toml) and ``python -m hins.paper_tables``."""
     run_hydra(main)
+
+
+if __name__ == "__main__":
+    entry()

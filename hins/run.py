@@ -1,4 +1,5 @@
-"""Entry point: ``python -m hins.run +experiment=quickstart`` (see conf/ for every group and key)."""
+"""Entry point: ``hins-run experiment=quickstart`` or ``python -m hins.run experiment=quickstart`` (see hins/conf/ for
+every group and key)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hins.cli import job_started, run_hydra
+from hins.cli import CONFIG_PATH, job_started, run_hydra
 from hins.logging_utils import no_secrets_on_the_command_line
 
 log = logging.getLogger("hins")
 
 
 @no_secrets_on_the_command_line
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
@@ -118,5 +119,10 @@ def job_key(resolved: dict, run: Any) -> str:
     return config_key("job", resolved, weights_identity(run))
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``hins-run`` command (a console script of pyproject.toml) and ``python -m hins.run``."""
     run_hydra(main)
+
+
+if __name__ == "__main__":
+    entry()

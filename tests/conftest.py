@@ -10,6 +10,7 @@ from hins.records import Conversation, Message, Query
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "hins" / "conf"  # the Hydra configs, shipped inside the package
 
 
 def make_conversation(cid: str, n_topics: int = 4, per_topic: int = 12) -> Conversation:

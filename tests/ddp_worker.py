@@ -31,7 +31,7 @@ from hins.pipeline import load_model
 from hins.train import fit
 from tests.faults import FaultyLoss
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(Path(__file__).resolve().parents[1] / "hins" / "conf")
 
 
 def samples() -> list[dict]:
@@ -61,7 +61,7 @@ class Recorded(list):
 def main(out: Path, devices: int, steps: int = 3, state: Path | None = None, crash_at: int = -1,
          dropout: float = 0.0) -> None:
     FaultyLoss.crash_at = None if crash_at < 0 else crash_at
-    overrides = ["+experiment=smoke", "trainer.accelerator=cpu", f"trainer.devices={devices}",
+    overrides = ["experiment=smoke", "trainer.accelerator=cpu", f"trainer.devices={devices}",
                  "trainer.precision=64-true", "trainer.num_workers=0", "trainer.batch_size=8",
                  f"trainer.max_steps={steps}", "trainer.val_every_n_steps=2", "trainer.lr=1e-2",
                  "model.temperature=0.02", "trainer.log_every_n_steps=1", "loss._target_=tests.faults.FaultyLoss",

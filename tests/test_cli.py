@@ -344,7 +344,7 @@ def hydra_main(tmp_path, monkeypatch, model_dir):
     from hydra.core.global_hydra import GlobalHydra
 
     root_handlers, root_level = logging.root.handlers[:], logging.root.level
-    monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")  # Hydra finds conf/ beside the file, as under python -m
+    monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")  # Hydra names the job after the file, as under python -m
     monkeypatch.setenv("HINS_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path)
 

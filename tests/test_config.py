@@ -12,14 +12,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from hins.config import ConfigError, validate
-from tests.conftest import ROOT
-
-CONF = str(ROOT / "conf")
+from hins.cli import experiment_as_default
+from tests.conftest import CONF, ROOT
 
 
 def _compose(*overrides: str):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    """The config ``hins-run <overrides>`` composes (``+experiment=`` read as the entry points read it)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=experiment_as_default(list(overrides)), return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)  # paths resolve against the run's working directory, as in a run
         return cfg
 
@@ -28,7 +28,7 @@ LOCOMO = os.environ.get("HINS_LOCOMO", str(ROOT.parent / "shared" / "data" / "lo
 needs_locomo = pytest.mark.skipif(not os.path.isfile(LOCOMO), reason="LoCoMo file not found (set HINS_LOCOMO)")
 
 
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -49,7 +49,7 @@ def test_full_is_the_paper_recipe():
     assert run.negatives.k == 15 and run.negatives.ratios == {"hard": 0.3, "medium": 0.3, "easy": 0.4}
 
 
-@pytest.mark.parametrize("group", sorted(p.stem for p in (ROOT / "conf" / "negatives").glob("*.yaml")))
+@pytest.mark.parametrize("group", sorted(p.stem for p in (CONF / "negatives").glob("*.yaml")))
 def test_negative_variants_validate(group):
     validate(_compose(f"negatives={group}"))
 
@@ -223,7 +223,8 @@ def test_an_unknown_top_level_key_is_rejected_naming_it():
     """Found: ``+seeed=7`` (a misspelt seed) was ignored and the run went on with seed 42."""
     with pytest.raises(ConfigError, match=r"unknown top-level key\(s\) \['seeed'\]"):
         validate(_compose("+experiment=smoke", "+seeed=7"))
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):  # a command's own keys: python -m hins.calibrate
+    # a command's own keys: python -m hins.calibrate
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="calibrate", return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
     with pytest.raises(ConfigError, match=r"\['calibrate'\]"):

@@ -18,8 +18,6 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
 
 from hins.config import ConfigError, LLMSynthesisConfig, validate
 from hins.locomo import load_locomo
@@ -33,7 +31,8 @@ from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
                                     parse)
 from hins.topics import assign_topics
-from tests.conftest import ROOT
+from tests.conftest import CONF, ROOT
+from tests.test_config import _compose
 from tests.fake_openai import FakeOpenAI, valid_answer
 
 SECRET = "sk-test-DO-NOT-LEAK-4f1c9e"
@@ -48,10 +47,10 @@ def server():
 
 def _settings(server: FakeOpenAI, tmp_path: Path, group: str = "synthesis", **over) -> dict:
     """A group's arguments as its YAML gives them, pointed at the server; topics=llm shares synthesis' endpoint."""
-    node = yaml.safe_load((ROOT / "conf" / "synthesis" / "openai.yaml").read_text())
+    node = yaml.safe_load((CONF / "synthesis" / "openai.yaml").read_text())
     del node["_target_"]
     if group == "topics":
-        topics = yaml.safe_load((ROOT / "conf" / "topics" / "llm.yaml").read_text())
+        topics = yaml.safe_load((CONF / "topics" / "llm.yaml").read_text())
         node = {k: v for k, v in node.items() if k in topics}
         node.update(k_min=topics["k_min"], k_max=topics["k_max"], prompts=topics["prompts"])
     node.update(base_url=server.url, model="fake-model", cache_path=str(tmp_path / "calls.jsonl"), concurrency=8,
@@ -341,13 +340,6 @@ def test_dry_run_estimate_sends_nothing(server, tmp_path):
     estimate = _synth(server, tmp_path, price_input_per_1k=0.001, price_output_per_1k=0.002).estimate(_jobs(5))
     assert estimate["calls"] == {"events": 10, "brief": 10, "conversation": 5, "topics": 5, "queries": 5}
     assert estimate["total_input_tokens"] > 0 and estimate["cost_usd"] > 0 and not server.requests
-
-
-def _compose(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        return cfg
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hins.config import validate
 from hins.pipeline import Pipeline, fold_split, load_model
 from hins.records import DataError
-from tests.conftest import ROOT
+from tests.conftest import CONF, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"
 
@@ -44,8 +44,8 @@ def four_conversations(tmp_path: Path) -> Path:
 
 def _cfg(tmp_path: Path, *overrides: str):
     os.environ["HINS_ROOT"] = str(tmp_path)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["+experiment=locomo_cv", "model=tiny_random", *overrides],
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=locomo_cv", "model=tiny_random", *overrides],
                       return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
     return cfg
@@ -147,7 +147,7 @@ def test_calibrate_command_reads_the_training_split_of_a_given_fold(tmp_path, fo
 
     overrides = [f"data.path={four_conversations}", "model=tiny_random", "negatives.k=3", "negatives.group_size=2"]
     os.environ["HINS_ROOT"] = str(tmp_path)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="calibrate", overrides=[*overrides, "data.fold=1"], return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
     run = validate(cfg, extra=("calibrate",))

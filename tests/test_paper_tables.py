@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 
 from hins.config import ConfigError
 from hins.paper_tables import check_config
-from tests.conftest import ROOT
+from tests.conftest import CONF, ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOCOMO = FIXTURES / "locomo_tiny.json"
@@ -22,7 +22,7 @@ PERSONAMEM = FIXTURES / "personamem"
 
 
 def _config(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="paper_tables", overrides=["paths.root=/tmp", *overrides])
     return check_config(cfg)
 

@@ -24,14 +24,14 @@ from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.config import validate
 from hins.negatives import NegativeSpec, Ranker, build_samples
 from hins.records import TIERS, Conversation, Message, Query
-from tests.conftest import ROOT, make_conversation, make_queries
+from tests.conftest import CONF, ROOT, make_conversation, make_queries
 from tests.test_config import LOCOMO, _compose
 
 STUDIES = ["table4_locomo", "ratios_locomo", "table4_synthetic", "ratios_synthetic"]
 
 
 def _jobs(experiment: str) -> list[list[str]]:
-    params = yaml.safe_load((ROOT / "conf" / "experiment" / f"{experiment}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    params = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text())["hydra"]["sweeper"]["params"]
     keys = list(params)
     values = [str(params[k]).split(",") for k in keys]
     return [[f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*values)]
