@@ -4,8 +4,9 @@
 ndcg@10] [--reference full]``
 
 The unit is the **replicate**: one trained model, i.e. one (fold, seed). A job directory (one holding
-``.hydra/``) is one (arm, seed), its arm being its overrides less ``seed`` (and ``eval.extra``, which names no
-arm); it holds one replicate per fold it evaluated (``results.json``, or ``fold_*/results.json``). Training
+``.hydra/``) is one (arm, seed), or one (arm, seed, fold) where the sweep sets ``data.fold``, its arm being its
+overrides less ``seed``, ``data.fold`` (replicate dimensions) and ``eval.extra`` (which names no arm); it holds one
+replicate per fold it evaluated (``results.json``, or ``fold_*/results.json``). Training
 noise (the seed: negatives drawn, data order, dropout) moves an arm's held-out mean by more than the
 question-to-question spread of one model does, so every comparison of arms is made over replicates.
 
@@ -271,9 +272,9 @@ def _key(override: str) -> str:
     return override.lstrip("+~").split("=")[0]
 
 
-# Overrides that never define a variant: the replicate's seed, the study, and the extra test sets (a job run
-# again with eval.extra added stays the same arm).
-_NOT_VARIANTS = ("seed", "experiment", "eval.extra")
+# Overrides that never define a variant: the replicate's seed and fold, the study, and the extra test sets (a job
+# run again with eval.extra added stays the same arm).
+_NOT_VARIANTS = ("seed", "data.fold", "experiment", "eval.extra")
 # Overrides the variant label already says (or that never define a variant).
 _LABELLED = (*_NOT_VARIANTS, "negatives", "negatives.ratios", "negatives.tiers", "negatives.strategy")
 
@@ -353,10 +354,12 @@ def load_jobs(*roots: Path) -> tuple[list[Job], list[Path], list[str]]:
         if others:
             label += " · " + ",".join(others)
         train = _train_negatives(path)
-        twin = next((j.path for j in jobs if (j.variant, j.seed) == (variant, int(cfg["seed"]))), None)
+        folds = {r.fold for r in replicates}
+        twin = next((j.path for j in jobs if (j.variant, j.seed) == (variant, int(cfg["seed"]))
+                     and folds & {r.fold for r in j.replicates}), None)
         if twin is not None:
-            raise AggregateError(f"{twin} and {path}: the same arm ({variant or 'no override'}) and seed "
-                                 f"{cfg['seed']} twice; aggregate one of them")
+            raise AggregateError(f"{twin} and {path}: the same arm ({variant or 'no override'}), seed "
+                                 f"{cfg['seed']} and fold twice; aggregate one of them")
         jobs.append(Job(path, variant, label, int(cfg["seed"]), ratios, _realised(train), _distinct(train),
                         _wall_seconds(path), replicates, extra))
     return jobs, unfinished, sorted(o for o in common if _key(o) not in ("seed", "experiment"))
@@ -455,14 +458,14 @@ def tables(jobs: list[Job], metrics: list[str], ref: str, rows: RowSource) -> di
 
     ref_by = {(r.seed, r.fold): r for j in by_variant.get(ref, []) for r in rows(j)}
     for variant in sorted(by_variant, key=row_key):
-        members = sorted(by_variant[variant], key=lambda j: j.seed)
+        members = sorted(by_variant[variant], key=lambda j: (j.seed, str([r.fold for r in j.replicates])))
         replicates = [rep for j in members for rep in rows(j)]
         realised = {t: float(np.mean([j.realised.get(t, 0.0) for j in members]))
                     for t in sorted({t for j in members for t in j.realised})}
         distinct = Distinct.combine([j.distinct for j in members])
         shortcut = [shortcut_summary(list(r.rows["trained"].values())) for r in replicates]
         entry: dict[str, Any] = {
-            "variant": variant, "label": members[0].label, "seeds": [j.seed for j in members],
+            "variant": variant, "label": members[0].label, "seeds": sorted({j.seed for j in members}),
             "n_replicates": len(replicates), "ratios": members[0].ratios, "realised": realised,
             "mix_flag": mix_flag(members[0].ratios, realised),
             "distinct_negatives": None if distinct is None else {"mean": distinct.mean, "min": distinct.min,

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import yaml
 import pytest
 
 from hins.aggregate import (MIX_FLAG, NOT_TESTED, AggregateError, aggregate, fixed_models_bootstrap, load_jobs, markdown,
@@ -303,10 +304,33 @@ def test_several_multirun_directories_make_one_study(tmp_path):
     d = no_easy["paired_vs_reference"]["recall@10"]
     assert d["n_replicates"] == 3 and d["mean"] == pytest.approx(np.mean([0.02, 0.04, 0.06]))
     _fake_job(tmp_path / "again", "hins", 2, "shared", base, base)
-    with pytest.raises(AggregateError, match=r"the same arm \(negatives=hins\) and seed 2 twice"):
+    with pytest.raises(AggregateError, match=r"the same arm \(negatives=hins\), seed 2 and fold twice"):
         load_jobs(tmp_path / "table4", tmp_path / "again")
     code = aggregate_main([str(tmp_path / "table4"), str(tmp_path / "ratios"), "--out", str(tmp_path / "both"),
                            "--metrics", "recall@10"])
     assert code == 0 and "table4 + ratios: 6 jobs" in (tmp_path / "both" / "aggregate.md").read_text()
     with pytest.raises(SystemExit):  # several directories: where to write must be said
         aggregate_main([str(tmp_path / "table4"), str(tmp_path / "ratios")])
+
+
+def test_a_sweep_over_folds_makes_fold_a_replicate_dimension_not_an_arm(tmp_path):
+    """table4_locomo sweeps data.fold: the jobs of one arm on fold 0 and fold 1 are that arm's replicates (fold ×
+    seed), each paired with the reference's replicate of its own seed and fold, not two arms of 4."""
+    _cv_study(tmp_path / "cv")  # one job per (arm, seed), holding both folds
+    for job in (tmp_path / "cv").iterdir():
+        for fold in (0, 1):
+            one = tmp_path / "swept" / f"data.fold={fold},{job.name}"
+            (one / ".hydra").mkdir(parents=True)
+            overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+            (one / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"data.fold={fold}", *overrides]))
+            (one / ".hydra" / "config.yaml").write_text((job / ".hydra" / "config.yaml").read_text())
+            (one / "results.json").write_text((job / f"fold_{fold}" / "results.json").read_text())
+    swept, cv = (aggregate(load_jobs(tmp_path / d)[0], ["recall@10"]) for d in ("swept", "cv"))
+    assert [v["label"] for v in swept["variants"]] == [v["label"] for v in cv["variants"]]
+    for a, b in zip(swept["variants"], cv["variants"]):
+        assert a["n_replicates"] == b["n_replicates"] == 6 and a["seeds"] == b["seeds"] == [1, 2, 3]
+        assert a["metrics"] == b["metrics"]
+        if a["paired_vs_reference"].get("recall@10"):
+            assert a["paired_vs_reference"]["recall@10"]["mean"] == pytest.approx(
+                b["paired_vs_reference"]["recall@10"]["mean"])
+            assert a["paired_vs_reference"]["recall@10"]["n_replicates"] == 6
