@@ -219,16 +219,15 @@ def format_p(p: float) -> str:
 def variant_label(neg: NegativesConfig) -> tuple[str, dict[str, float] | None]:
     if neg.calibrated:  # its ratios differ by fold and seed: each job's data_stats.json holds them
         return "Calibrated on the training split", None
-    spec = neg.spec()
-    if spec.strategy == "uniform":
+    if neg.strategy == "uniform":
         return "Uniform random", None
-    if spec.strategy == "mined":
-        return f"Model-mined (margin {spec.mine_margin:g})", None
-    ratios = spec.effective_ratios()
+    if neg.strategy == "mined":
+        return f"Model-mined (margin {neg.mine_margin:g})", None
+    ratios = neg.effective_ratios()
     full = {t: ratios.get(t, 0.0) for t in TIERS}
     pct = "/".join(f"{100 * full[t]:.0f}" for t in TIERS)
     # Named by the tiers enabled (a tier left out is never drawn, not even to backfill), not by zero ratios.
-    enabled = frozenset(spec.tiers)
+    enabled = frozenset(neg.tiers)
     if enabled in TIER_NAMES:
         return f"{TIER_NAMES[enabled]} {pct}", full
     return (f"Full (H+M+E) {pct}" if pct == "30/30/40" else f"H/M/E {pct}"), full

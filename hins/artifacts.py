@@ -1,7 +1,7 @@
 """Stage artifacts on disk, keyed by the config that made them.
 
-A stage's output lives in ``<root>/<stage>/<key>/`` where the key hashes the stage's own config and
-the keys of the stages it read. A directory counts as finished only when its ``MANIFEST.json``
+A stage's output lives in ``<root>/<stage>/<key>/`` where the key hashes the stage's declared settings, its
+version and the keys of the stages it read (hins.stages.base). A directory counts as finished only when its ``MANIFEST.json``
 exists, names that stage and key, and every file matches the size and sha256 recorded there; it is
 written in a temporary directory and renamed into place, so a run killed mid-write leaves nothing a
 later run would trust. A full disk stops the build with the path (``DiskFullError``), the partial
@@ -66,14 +66,13 @@ def human_bytes(n: float | None) -> str:
     return f"{n:.1f} TB"
 
 
-# Bump when a stage's on-disk format or meaning changes, so old caches are not read as new ones.
-# 2: a last conversation alone joins the previous processing group; 3: TF-IDF features of a message without a
-# content word are its neighbour's.
+# In the keys of whole runs (a finished job's DONE.json, a resume directory, a test set's id); a stage's artifacts are
+# keyed by the stage's own version instead (hins.stages.base.stage_key).
 FORMAT_VERSION = 3
 
 
 def config_key(*parts: Any) -> str:
-    """A short stable hash of JSON-serialisable parts (configs and upstream keys) and the format version."""
+    """A short stable hash of JSON-serialisable parts and the format version."""
     blob = json.dumps([FORMAT_VERSION, *parts], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

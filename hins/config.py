@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from hydra.core.hydra_config import HydraConfig
@@ -23,7 +23,6 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, Validati
 
 from hins.artifacts import sha256_file
 from hins.logging_utils import SecretValueError, scrub, secret_advice, secret_problem
-from hins.negatives import NegativeSpec
 from hins.records import TIERS, check_passage_template
 
 
@@ -33,6 +32,56 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def unkeyed(self) -> set[str]:
+        """Fields that do not shape what a stage builds from these settings (how an endpoint is driven, say)."""
+        return set()
+
+    def key(self) -> Any:
+        """What of these settings an artifact key holds (hins.stages.base.stage_key): every field but the
+        ``unkeyed`` ones, nested settings by their own ``key``."""
+        skip = self.unkeyed()
+        return {name: _key_of(getattr(self, name)) for name in type(self).model_fields if name not in skip}
+
+
+class Settings(_Strict):
+    """The typed settings one pipeline stage reads: a view of the run's config whose fields carry the names they
+    have in ``RunConfig`` (``negatives``, ``data.split``, ...), so what a stage declares is where it comes from.
+    ``of(run)`` picks them out; fields that are no setting of the run (a fold, say) are given."""
+
+    @classmethod
+    def of(cls, run: BaseModel, **given: Any) -> Any:
+        return cls.model_validate({**_project(cls, run), **given})
+
+
+def _project(view: type[BaseModel], section: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in view.model_fields.items():
+        if name not in type(section).model_fields:
+            continue
+        value = getattr(section, name)
+        members = [t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)]
+        narrower = [t for t in members if issubclass(t, BaseModel)]
+        if isinstance(value, BaseModel) and narrower and not isinstance(value, tuple(narrower)):
+            value = _narrow(narrower, value)  # a view of a section: only the fields the stage reads
+        out[name] = value
+    return out
+
+
+def _narrow(views: list[type[BaseModel]], value: BaseModel) -> BaseModel:
+    """The first view that takes ``value``'s fields (a union of views, one per data source, picks its own)."""
+    for view in views:
+        try:
+            return view.model_validate(_project(view, value))
+        except ValidationError:
+            continue
+    raise ValueError(f"no view of {type(value).__name__} among {[v.__name__ for v in views]}")
+
+
+def _key_of(value: Any) -> Any:
+    if isinstance(value, _Strict):
+        return value.key()
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
 class SplitConfig(_Strict):
@@ -62,6 +111,9 @@ class SyntheticData(_DataBase):
     source: Literal["synthetic"]
     n_conversations: int = Field(ge=4)
     split: SplitConfig
+
+    def check_files(self) -> None:
+        """Nothing to read: the conversations are written by the synthesis backend."""
 
 
 class LocomoData(_DataBase):
@@ -93,6 +145,11 @@ class LocomoData(_DataBase):
             raise ValueError(f"LoCoMo categories are 1-5 (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop, "
                              f"5 adversarial), got {bad}")
         return v
+
+    def check_files(self) -> None:
+        if not Path(self.path).is_file():
+            raise ConfigError(f"invalid config: data.path: no file at {self.path!r} (point data.path or the "
+                              "HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
 
     @model_validator(mode="after")
     def _fold(self) -> "LocomoData":
@@ -129,9 +186,11 @@ Tier = Literal["hard", "medium", "easy"]
 
 
 class NegativesConfig(_Strict):
+    """``negatives``: the sampler's settings (conf/negatives/*.yaml give every value; hins.negatives draws by them)."""
+
     strategy: Literal["hierarchical", "uniform", "mined"]
     k: int = Field(ge=1)
-    # ``calibrated``: measured per run on its training split (hins.calibrate via Pipeline.calibration)
+    # ``calibrated``: measured per run on its training split (the tier_mix stage, hins.stages.tier_mix)
     ratios: dict[str, float] | Literal["calibrated"]
     tiers: list[str] = Field(min_length=1)
     pool_caps: dict[str, float]
@@ -205,13 +264,19 @@ class NegativesConfig(_Strict):
         """Whether drawing the negatives needs the base model: mining ranks with it, calibration measures with it."""
         return self.strategy == "mined" or self.calibrated
 
-    def spec(self, measured: dict[str, float] | None = None) -> NegativeSpec:
-        """The sampler's settings; with ``ratios: calibrated``, the ratios measured for the run (``measured``)."""
-        if self.calibrated and measured is None:
-            raise ValueError("negatives.ratios=calibrated: the ratios are measured per run (Pipeline.calibration)")
-        ratios = measured if self.calibrated else self.ratios
-        return NegativeSpec(**{**self.model_dump(), "ratios": ratios, "tiers": tuple(self.tiers),
-                               "backfill_order": tuple(self.backfill_order)})
+    def drawn_with(self, measured: dict[str, float] | None = None) -> "NegativesConfig":
+        """The settings the sampler draws by: with ``ratios: calibrated``, the ratios measured for the run."""
+        if not self.calibrated:
+            return self
+        if measured is None:
+            raise ValueError("negatives.ratios=calibrated: the ratios are measured per run (the tier_mix stage)")
+        return self.model_copy(update={"ratios": dict(measured)})
+
+    def effective_ratios(self) -> dict[str, float]:
+        """The ratios of the tiers in use, renormalised to sum to 1 (Table 4's variants keep K)."""
+        assert isinstance(self.ratios, dict), "calibrated ratios are measured first (drawn_with)"
+        total = sum(self.ratios.get(t, 0.0) for t in self.tiers)
+        return {t: self.ratios.get(t, 0.0) / total for t in TIERS if t in self.tiers}
 
     @field_validator("ratios")
     @classmethod
@@ -245,6 +310,11 @@ class ModelConfig(_Strict):
     # Evaluation and mining encode in this dtype: bfloat16 is ~3x float32 on a CPU with AVX512-BF16 at cosine
     # >= 0.9998 to float32 (benchmarks/README.md); float32 keeps every reported metric free of rounding.
     encode_dtype: Literal["float32", "bfloat16"] = "float32"
+
+    def unkeyed(self) -> set[str]:
+        """The loss temperature is no part of the base model; a directory counts by its content, not its path
+        (the ``model`` input adds what the weights are, ``hins.model.model_identity``)."""
+        return {"temperature", *(("path",) if self.source == "dir" else ())}
 
 
 class LossConfig(_Strict):
@@ -337,8 +407,57 @@ class LoggerConfig(_Strict):
     csv: bool
 
 
-class TopicsConfig(_Strict):
-    model_config = ConfigDict(extra="allow", frozen=True)  # the method's own arguments, checked by instantiation
+class TargetConfig(_Strict):
+    """A group naming the class that implements it (Hydra's ``_target_``) and, in its other keys, that class's
+    arguments: checked when the config is composed by building the object once (``_check_target``), and by their
+    own schema where one is registered (the LLM groups, ``_TARGET_SCHEMAS``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    target: str = Field(alias="_target_")
+
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def build(self, **kwargs: Any) -> Any:
+        return instantiate({"_target_": self.target, **self.arguments()}, **kwargs)
+
+    def schema(self) -> "_Strict | None":
+        """The arguments checked by their registered schema (an LLM group's endpoint settings), if there is one."""
+        schema = _TARGET_SCHEMAS.get(self.target)
+        return schema.model_validate(self.arguments()) if schema is not None else None
+
+    def unkeyed(self) -> set[str]:
+        schema = self.schema()
+        return schema.unkeyed() if schema is not None else set()
+
+    def key(self) -> dict[str, Any]:
+        """The group by what shapes its output: an LLM group by its answer settings (prompt files by content; no
+        transport, price or secret setting); a group reading a local file (``path``) with the file's content
+        hash, so an edited prompt or persona file builds new artifacts."""
+        out = {"_target_": self.target, **{n: getattr(self, n) for n in type(self).model_fields if n != "target"}}
+        schema = self.schema()
+        out.update(schema.key() if schema is not None else self.arguments())
+        path = self.arguments().get("path")
+        if isinstance(path, str) and Path(path).is_file():
+            out["path_sha256"] = sha256_file(Path(path))
+        return out
+
+
+class PersonasConfig(TargetConfig):
+    """``personas``: where the people of synthetic conversations come from (hins.personas)."""
+
+
+class SynthesisConfig(TargetConfig):
+    """``synthesis``: the backend that writes synthetic conversations (procedural, or an LLM endpoint)."""
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.arguments().get("dry_run", False))
+
+
+class TopicsConfig(TargetConfig):
+    """``topics``: the clustering that labels every message with a topic (hins.topics)."""
+
     method: Literal["oracle", "session", "kmeans", "agglomerative", "llm"]
     features: Literal["model", "tfidf"] = "model"
 
@@ -416,6 +535,12 @@ class LLMEndpointConfig(_Strict):
                                             "timeout_s", "backoff_s", "max_backoff_s", "price_input_per_1k",
                                             "price_output_per_1k", "cache_path")
 
+    def unkeyed(self) -> set[str]:
+        return set(self.TRANSPORT)
+
+    def key(self) -> dict[str, Any]:
+        return self.answer_settings()
+
     def answer_settings(self) -> dict[str, Any]:
         """What shapes the answers, for an artifact key: every setting but the TRANSPORT ones, the prompts by
         content (an edited prompt file makes new answers) and the base URL without credentials or query."""
@@ -461,7 +586,7 @@ class LLMTopicsConfig(LLMEndpointConfig):
 class LLMQueriesConfig(_EvidenceRange, LLMEndpointConfig):
     """``queries=llm``: the LLM writes the training queries (2+2+2 per conversation, paper §3.4) for the
     conversations of any source, asked for and calibrated to evidence_min-evidence_max ids. The source's own
-    queries stay the evaluation queries of the held-out split (see ``Pipeline.split_queries``)."""
+    queries stay the evaluation queries of the held-out split (see hins.stages.splits)."""
 
     source: Literal["llm"]
     dry_run: bool = False  # report the calls, tokens and cost the LLM queries would need, and spend nothing
@@ -479,29 +604,12 @@ AnyQueriesConfig = Annotated[
 # Groups whose arguments have their own schema, by the _target_ that receives them.
 _TARGET_SCHEMAS: dict[str, type[_Strict]] = {
     "hins.synthesis.llm.LLMSynthesizer": LLMSynthesisConfig,
-    "hins.synthesis.llm.LLMTopics": LLMTopicsConfig,
+    "hins.stages.topics_llm.LLMTopics": LLMTopicsConfig,
 }
 
 
-def group_key(node: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A ``_target_`` group's arguments as an artifact key: an LLM group by what shapes its answers (prompt files
-    by content; no transport, price or secret settings); a group reading a local file (``path``) with the
-    file's content hash, so an edited prompt or persona file builds new artifacts. ``drop``: keys that are not
-    the target's arguments (kept in the key as they are)."""
-    out = dict(node)
-    schema = _TARGET_SCHEMAS.get(str(node.get("_target_", "")))
-    if schema is not None:
-        args = {k: v for k, v in node.items() if k != "_target_" and k not in drop}
-        out = {k: v for k, v in node.items() if k not in args}
-        out.update(schema.model_validate(args).answer_settings())
-    path = node.get("path")
-    if isinstance(path, str) and Path(path).is_file():
-        out["path_sha256"] = sha256_file(Path(path))
-    return out
-
-
 class RunConfig(_Strict):
-    model_config = ConfigDict(extra="ignore", frozen=True)  # paths, hydra and the _target_ groups are checked apart
+    model_config = ConfigDict(extra="ignore", frozen=True)  # paths and hydra are checked apart
     seed: int
     name: str
     stop_after: Literal["data", "train"]
@@ -513,6 +621,8 @@ class RunConfig(_Strict):
     trainer: TrainerConfig
     eval: EvalConfig
     logger: LoggerConfig
+    personas: PersonasConfig
+    synthesis: SynthesisConfig
     topics: TopicsConfig
 
     @model_validator(mode="after")
@@ -569,8 +679,8 @@ def check_devices(run: RunConfig) -> None:
                               "(torch.cuda.is_available() is False); use trainer=cpu")
 
 
-# Top-level keys beside RunConfig's: checked apart (paths, the _target_ groups) or Hydra's own.
-_OTHER_KEYS = ("paths", "personas", "synthesis", "hydra")
+# Top-level keys beside RunConfig's: checked apart (paths) or Hydra's own.
+_OTHER_KEYS = ("paths", "hydra")
 
 
 def _unknown_keys(cfg: DictConfig, extra: tuple[str, ...]) -> None:
@@ -623,7 +733,7 @@ def validate(cfg: DictConfig, extra: tuple[str, ...] = ()) -> RunConfig:
 
 
 def _validate(cfg: DictConfig) -> RunConfig:
-    groups = [k for k in (*RunConfig.model_fields, "personas", "synthesis") if k in cfg and OmegaConf.is_config(cfg[k])]
+    groups = [k for k in RunConfig.model_fields if k in cfg and OmegaConf.is_config(cfg[k])]
     # missing_keys gives full paths from the root.
     missing = sorted(str(key) for g in groups for key in OmegaConf.missing_keys(cfg[g]))
     if missing:
@@ -634,22 +744,16 @@ def _validate(cfg: DictConfig) -> RunConfig:
         run = RunConfig.model_validate(plain)
     except ValidationError as err:
         raise ConfigError(_format(err)) from None
-    if run.data.source == "locomo" and not Path(run.data.path).is_file():
-        raise ConfigError(f"invalid config: data.path: no file at {run.data.path!r} "
-                          "(point data.path or the HINS_LOCOMO environment variable at a LoCoMo-format JSON file)")
+    run.data.check_files()
     for i, path in enumerate(run.eval.extra):
         if not Path(path).is_file():
             raise ConfigError(f"invalid config: eval.extra[{i}]: no file at {path!r} (each entry is a LoCoMo-format "
                               "JSON file that every trained model is also evaluated on)")
-    for group, drop in (("synthesis", ()), ("topics", ("method", "features"))):
-        node = OmegaConf.to_container(cfg[group], resolve=True)
-        assert isinstance(node, dict)
-        schema = _TARGET_SCHEMAS.get(str(node.pop("_target_", "")))
-        if schema is not None:
-            try:
-                schema.model_validate({k: v for k, v in node.items() if k not in drop})
-            except ValidationError as err:
-                raise ConfigError(_format(err, group)) from None
+    for group in ("synthesis", "topics"):
+        try:
+            getattr(run, group).schema()
+        except ValidationError as err:
+            raise ConfigError(_format(err, group)) from None
     _check_target(cfg, "personas", seed=run.seed)
     _check_target(cfg, "synthesis", seed=run.seed)
     _check_target(cfg, "topics", drop=("method", "features"))

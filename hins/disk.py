@@ -22,11 +22,7 @@ from hins.artifacts import free_bytes, human_bytes
 
 log = logging.getLogger(__name__)
 
-CONVERSATION_BYTES = 13_000  # a synthetic conversation with its personas, events and queries (conversations.jsonl)
-SAMPLES_PER_CONVERSATION = 50  # 6 queries x ~8 evidence messages, one sample per (query, positive)
 PASSAGE_BYTES = 250  # one passage of a sample: the datasets copy, the JSONL export and its ids
-LOCOMO_SAMPLES_PER_BYTE = 3e-3  # LoCoMo-10: ~8,400 samples (QA + observations) from a 2.8 MB file
-LOCOMO_CACHE_PER_BYTE = 1.5  # conversations.jsonl + queries.jsonl against the source file
 VECTOR_BYTES = 4  # float32 untuned test vectors
 CHECKPOINT_COPIES = 3  # weights + AdamW's two moments
 TOKENIZER_BYTES = 1_000_000
@@ -34,22 +30,15 @@ TOKENIZER_BYTES = 1_000_000
 
 def estimate(run: Any, n_params: int | None, hidden: int | None) -> dict[str, int]:
     """Bytes per part of the run: conversations, negatives (samples), the base model's vectors, checkpoints, model."""
-    data = run.data
+    from hins.stages.sources import source_for
+
+    source = source_for(run)
+    size, folds = source.size(), len(source.folds())
     group = 1 + run.negatives.k
-    if data.source == "locomo":
-        source = os.path.getsize(data.path) if os.path.isfile(data.path) else 0
-        conversations = int(source * LOCOMO_CACHE_PER_BYTE)
-        samples = int(source * LOCOMO_SAMPLES_PER_BYTE)
-        folds = data.folds if data.fold == "all" else 1
-        messages = source // 500  # ~500 bytes of JSON per turn
-    else:
-        conversations = data.n_conversations * CONVERSATION_BYTES
-        samples = data.n_conversations * SAMPLES_PER_CONVERSATION
-        folds = 1
-        messages = data.n_conversations * 40
-    out = {"conversations": conversations, "negatives": folds * samples * (group * PASSAGE_BYTES + 200)}
+    out = {"conversations": size.conversations_bytes,
+           "negatives": folds * size.samples * (group * PASSAGE_BYTES + 200)}
     if run.stop_after != "data" and n_params:
-        out["base_vectors"] = messages * (hidden or 384) * VECTOR_BYTES
+        out["base_vectors"] = size.messages * (hidden or 384) * VECTOR_BYTES
         # best + last checkpoint while training (fp32 weights and AdamW moments), per fold
         out["checkpoints"] = folds * 2 * CHECKPOINT_COPIES * 4 * n_params
         out["model"] = folds * (4 * n_params + TOKENIZER_BYTES)

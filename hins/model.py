@@ -76,7 +76,7 @@ def model_identity(source: str, name: str, path: str | None) -> dict[str, Any]:
     """What identifies a base model's weights in an artifact key, by content rather than by where they are: a
     directory's files by sha256 (new weights at the same path are another model, the same weights at another path
     the same one), a package by its distribution's version, a Hub id by the revision its cached snapshot holds
-    (the one ``from_pretrained`` loaded). ``random`` models are identified by the seed (Pipeline.model_key)."""
+    (the one ``from_pretrained`` loaded). ``random`` models are identified by the seed (hins.stages.encode)."""
     if source == "dir":
         return {"files": _directory_digest(Path(str(path)))}
     if source == "package":

@@ -27,37 +27,23 @@ tests), tiers come from a per-query table, and the cyclic garbage collector is p
 from __future__ import annotations
 
 import gc
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from math import ceil, log
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
-from hins.records import TIERS, Conversation, Query
-
-
-@dataclass(frozen=True)
-class NegativeSpec:
-    """The negatives config, validated (see hins.config.NegativesConfig)."""
-
-    k: int = 15
-    ratios: dict[str, float] = field(default_factory=lambda: {"hard": 0.3, "medium": 0.3, "easy": 0.4})
-    tiers: tuple[str, ...] = TIERS  # tiers in use; the ratios of the others are dropped and the rest renormalised
-    strategy: str = "hierarchical"  # hierarchical | uniform | mined
-    pool_caps: dict[str, float] = field(default_factory=lambda: {"hard": 2.0, "medium": 1.0, "easy": 1.0})
-    medium_rule: str = "prose"  # prose | literal
-    shortfall: str = "backfill"  # backfill | mask | drop
-    backfill_order: tuple[str, ...] = ("easy", "medium", "hard")
-    group_size: int = 4
-    mine_margin: float = 0.05  # mined: a negative scores at most (positive's score - margin) under the base model
-
-    def effective_ratios(self) -> dict[str, float]:
-        total = sum(self.ratios.get(t, 0.0) for t in self.tiers)
-        return {t: self.ratios.get(t, 0.0) / total for t in TIERS if t in self.tiers}
+from hins.artifacts import write_json
+from hins.config import NegativesConfig, Settings
+from hins.records import TIERS, Conversation, DataError, Query
+from hins.stages.base import Progress
+from hins.stages.splits import SPLITS, QueriesView, SplitView
 
 
 def tier_counts(k: int, ratios: dict[str, float]) -> dict[str, int]:
@@ -127,7 +113,7 @@ class _Pools:
     """Candidates and capped pools of one query."""
 
     def __init__(self, query: Query, conv: Conversation, labels: Sequence[str], easy: _Easy,
-                 spec: NegativeSpec, rng: random.Random):
+                 spec: NegativesConfig, rng: random.Random):
         evidence = set(query.evidence)
         n_ev = len(evidence)
         topic, target, cid = query.topic, query.target, conv.cid  # topic: in the clustering's label space
@@ -255,7 +241,7 @@ def _cap(items: list, cap: float, rng: random.Random) -> list:
     return _sample(rng, items, n)
 
 
-def _draw(pools: _Pools, spec: NegativeSpec, counts: dict[str, int], rng: random.Random,
+def _draw(pools: _Pools, spec: NegativesConfig, counts: dict[str, int], rng: random.Random,
           stats: NegativeStats) -> tuple[list[tuple[str, int]], bool]:
     """The sample's negatives, and whether a tier's pool fell short of its count (then, under ``backfill``, the
     enabled tiers' other candidates make up what they can; the sample may still hold fewer than K)."""
@@ -289,7 +275,7 @@ def build_samples(
     conversations: dict[str, Conversation],
     queries: Sequence[Query],
     labels: dict[str, Sequence[str]],
-    spec: NegativeSpec,
+    spec: NegativesConfig,
     seed: int,
     passage_order: Sequence[str] | None = None,
     ranker: Ranker | None = None,
@@ -366,3 +352,79 @@ def build_samples(
     stats.candidates_mean = {t: cand_sum[t] / n_q for t in TIERS}
     stats.pool_mean = {t: pool_sum[t] / n_q for t in TIERS}
     return samples, stats
+
+
+# ---- stage ``negatives``: the samples of every split ----
+@dataclass
+class Samples:
+    datasets: dict[str, Any]  # split -> samples dataset (hins.dataset)
+    stats: dict[str, Any]
+
+
+class NegativesSettings(Settings):
+    seed: int
+    data: SplitView
+    queries: QueriesView
+    negatives: NegativesConfig
+    fold: int | None
+
+
+class NegativesStage:
+    """Samples for each split, from that split's queries; easy negatives come from the same split only. The ``mined``
+    baseline ranks candidates with the base model (the ``model`` input); ``ratios: calibrated`` draws every split by
+    the ratios the ``calibration`` stage measured on the training split alone, recorded in the stats beside the
+    effective ratios."""
+
+    name: ClassVar[str] = "negatives"
+    version: ClassVar[int] = 1
+
+    def __init__(self, settings: NegativesSettings):
+        self.settings = settings
+        neg = settings.negatives
+        self.inputs: tuple[str, ...] = ("conversations", "topics", "queries",
+                                        *(("model",) if neg.strategy == "mined" else ()),
+                                        *(("calibration",) if neg.calibrated else ()))
+
+    def divide(self, conversations: dict[str, Conversation], queries: Sequence[Query]
+               ) -> tuple[dict[str, list[str]], dict[str, list[Query]]]:
+        """The split's conversations, and the queries each split trains or evaluates on."""
+        s = self.settings
+        splits = s.data.divide(list(conversations), s.seed, s.fold)
+        return splits, s.data.select(queries, splits, s.queries.source == "llm")
+
+    def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None:
+        from hins import dataset as ds
+
+        s = self.settings
+        convs, labels = inputs["conversations"].conversations, inputs["topics"].labels
+        splits, queries = self.divide(convs, inputs["queries"].queries)
+        calibration = inputs.get("calibration")
+        spec = s.negatives.drawn_with({t: calibration["tiers"][t]["share"] for t in TIERS} if calibration else None)
+        mined = spec.strategy == "mined"
+        template = s.data.passage_template
+        stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
+        if calibration is not None:
+            stats["calibration"] = calibration
+        for split, cids in splits.items():
+            if not cids:
+                continue
+            split_convs = {c: convs[c] for c in cids}
+            ranker = inputs["model"].ranker(list(split_convs.values()), queries[split], template) if mined else None
+            samples, st = build_samples(split_convs, queries[split], labels, spec, s.seed, cids, ranker)
+            stats[split] = st.to_dict()
+            if not samples:
+                if split == "train":
+                    hint = (": the base model scores fewer than K candidates negatives.mine_margin below the "
+                            "positive; lower negatives.mine_margin" if mined else "")
+                    raise DataError(f"negatives: no training sample survived ({st.dropped_samples} dropped, "
+                                    f"{len(queries[split])} queries; strategy={spec.strategy}, "
+                                    f"shortfall={spec.shortfall}){hint}: {st.to_dict()}")
+                continue  # an evaluated split without samples only loses its tier win rates
+            ds.save(ds.to_dataset(samples, split_convs, template), out / split)
+        write_json(out / "stats.json", stats)
+
+    def load(self, path: Path) -> Samples:
+        from hins import dataset as ds
+
+        data = {s: ds.load(path / s) for s in SPLITS if (path / s).exists()}
+        return Samples(data, json.loads((path / "stats.json").read_text()))

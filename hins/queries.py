@@ -1,15 +1,21 @@
-"""Query calibration (paper §3.4): keep queries whose evidence is valid and of 5-12 messages, and
-express each query's topic in the label space of the chosen topic clustering. Applies alike to the source's
-own queries and to those an LLM wrote for the source's conversations (``queries=llm``, ``is_llm_query``)."""
+"""Stage ``queries``: the evidence filter of paper §3.4. Keep the queries whose evidence is valid and of 5-12
+messages (``queries.evidence_min/max``), dropping and counting the others, and express each query's topic in the
+label space of the chosen topic clustering. Applies alike to the source's own queries (``QueriesStage``) and to
+those an LLM wrote for the source's conversations (``queries=llm``, hins.stages.queries_llm, ``is_llm_query``)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+from hins.artifacts import read_jsonl, write_json, write_jsonl
+from hins.config import QueriesConfig, Settings
 from hins.records import Conversation, Query
+from hins.stages.base import Progress
 
 # Ids of the queries an LLM wrote for another source's conversations (queries=llm): {cid}-llm-q{i}.
 LLM_QID_TAG = "-llm-q"
@@ -41,7 +47,7 @@ def query_topic(query: Query, labels: Sequence[str]) -> str:
     return query.topic if query.topic in tied else tied[0]
 
 
-def calibrate(
+def filter_by_evidence(
     queries: Sequence[Query],
     conversations: dict[str, Conversation],
     labels: dict[str, Sequence[str]],
@@ -84,3 +90,44 @@ def calibrate(
     stats.kept = len(kept)
     stats.topic_matches_generator = same_topic / comparable if comparable else None
     return kept, stats
+
+
+@dataclass
+class QuerySet:
+    queries: list[Query]
+    stats: dict[str, Any]
+
+
+def write_queries(out: Path, queries: Sequence[Query], stats: dict[str, Any]) -> None:
+    write_jsonl(out / "queries.jsonl", [q.to_dict() for q in queries])
+    write_json(out / "stats.json", stats)
+
+
+def load_queries(path: Path) -> QuerySet:
+    return QuerySet([Query.from_dict(d) for d in read_jsonl(path / "queries.jsonl")],
+                    json.loads((path / "stats.json").read_text()))
+
+
+class QueriesSettings(Settings):
+    queries: QueriesConfig
+
+
+class QueriesStage:
+    """Stage ``queries`` (``queries=default`` / ``queries=locomo``): the source's own queries, filtered to the
+    evidence range, their topics in the clustering's labels."""
+
+    name: ClassVar[str] = "queries"
+    version: ClassVar[int] = 1
+    inputs = ("conversations", "topics")
+
+    def __init__(self, settings: QueriesSettings):
+        self.settings = settings
+
+    def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None:
+        source, q = inputs["conversations"], self.settings.queries
+        kept, stats = filter_by_evidence(source.queries, source.conversations, inputs["topics"].labels,
+                                         q.evidence_min, q.evidence_max)
+        write_queries(out, kept, stats.to_dict())
+
+    def load(self, path: Path) -> QuerySet:
+        return load_queries(path)

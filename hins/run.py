@@ -52,7 +52,7 @@ def main(cfg: DictConfig) -> float | None:
     from hins.interrupt import TrainingInterrupted, mark_interrupted, raise_on_sigterm
     from hins.locomo import LocomoFormatError
     from hins.personas import PersonaSourceError
-    from hins.pipeline import run_pipeline
+    from hins.pipeline import RunContext, run_pipeline
     from hins.records import DataError
     from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
     from hins.train import OtherRank, finish_wandb
@@ -60,7 +60,7 @@ def main(cfg: DictConfig) -> float | None:
     summary = None
     raise_on_sigterm()
     try:
-        summary = run_pipeline(cfg, run, output_dir)
+        summary = run_pipeline(run, RunContext.of(cfg, output_dir))
     except OtherRank:
         return None  # rank 0 writes the results and DONE.json
     except (KeyboardInterrupt, TrainingInterrupted) as err:  # Ctrl-C or SIGTERM: mark the run, say how to resume

@@ -1,25 +1,68 @@
 """Topic clustering per conversation (HiNS §3.4, Eq. 12): a topic label for every message.
 
 ``oracle`` takes the generator's own labels; ``kmeans`` and ``agglomerative`` cluster message
-embeddings (scikit-learn), choosing K per conversation by silhouette; ``llm`` (hins.synthesis.llm.LLMTopics)
-asks an LLM, for all conversations at once (``assign_all``). Clustering methods are scored against the
-ground truth by the adjusted Rand index when it exists.
+embeddings (scikit-learn), choosing K per conversation by silhouette; ``session`` takes a multi-session log's
+sessions; ``llm`` (hins.stages.topics_llm.LLMTopics) asks an LLM, for all conversations at once. Clustering
+methods are scored against the ground truth by the adjusted Rand index when it exists.
+
+Stage ``topics`` (``TopicsStage``): the method ``topics`` names, over the source's conversations; the clustering
+methods over the base model's embeddings (the ``model`` input) or over TF-IDF features (``topics.features``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+from hins.artifacts import write_json
+from hins.config import Settings, TopicsConfig
 from hins.records import Conversation, DataError
+from hins.stages.base import Progress, no_progress
 
 Embed = Callable[[list[str]], np.ndarray]
+
+
+class TopicMethod(Protocol):
+    """A topic clustering: a label for every message of every conversation; ``last_stats``: what it reports of
+    itself (LLM usage, fallbacks) after ``assign_all``."""
+
+    needs_embeddings: bool
+    last_stats: dict[str, Any]
+
+    def assign_all(self, conversations: Sequence[Conversation], embed: Embed | None,
+                   progress: Progress) -> dict[str, list[str]]: ...
+
+
+class PerConversation:
+    """A method that labels one conversation at a time (``assign``), under the runner's progress bar."""
+
+    needs_embeddings: bool = False
+    last_stats: dict[str, Any] = {}
+    label: str = "topics"
+
+    def assign(self, conv: Conversation, vectors: np.ndarray | None = None) -> list[str]:
+        raise NotImplementedError
+
+    def assign_all(self, conversations: Sequence[Conversation], embed: Embed | None,
+                   progress: Progress) -> dict[str, list[str]]:
+        labels: dict[str, list[str]] = {}
+        with progress(self.label, len(conversations)) as advance:
+            for conv in conversations:
+                vectors = None
+                if self.needs_embeddings:
+                    assert embed is not None, "a clustering method needs an embedder"
+                    vectors = embed([m.text for m in conv.messages])
+                labels[conv.cid] = self.assign(conv, vectors)
+                advance(1)
+        return labels
 
 
 @dataclass
@@ -38,10 +81,10 @@ def speaker_topic_sets(conv: Conversation, labels: Sequence[str]) -> dict[str, d
     return out
 
 
-class OracleTopics:
+class OracleTopics(PerConversation):
     """The generator's ground-truth labels (needs every message to carry one)."""
 
-    needs_embeddings = False
+    label = "topics (oracle)"
 
     def assign(self, conv: Conversation, vectors: np.ndarray | None = None) -> list[str]:
         missing = [m.mid for m in conv.messages if m.topic is None]
@@ -53,7 +96,7 @@ class OracleTopics:
         return [str(m.topic) for m in conv.messages]
 
 
-class _SilhouetteClustering:
+class _SilhouetteClustering(PerConversation):
     """Cluster with every K in [k_min, k_max] and keep the one with the best silhouette."""
 
     needs_embeddings = True
@@ -81,11 +124,15 @@ class _SilhouetteClustering:
 
 
 class KMeansTopics(_SilhouetteClustering):
+    label = "topics (kmeans)"
+
     def _fit(self, vectors: np.ndarray, k: int) -> np.ndarray:
         return KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit_predict(vectors)
 
 
 class AgglomerativeTopics(_SilhouetteClustering):
+    label = "topics (agglomerative)"
+
     def _fit(self, vectors: np.ndarray, k: int) -> np.ndarray:
         return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)
 
@@ -105,25 +152,10 @@ def tfidf_embed(texts: list[str]) -> np.ndarray:
     return vectors[filled[np.maximum(nearest, 0)]]
 
 
-def assign_topics(
-    conversations: Sequence[Conversation],
-    method: Any,
-    embed: Embed | None,
-    progress: Callable[[int], None] | None = None,
-) -> TopicResult:
-    """Labels from ``method.assign`` per conversation, or from ``method.assign_all`` where it batches."""
-    labels: dict[str, list[str]] = {}
-    if hasattr(method, "assign_all"):
-        labels = method.assign_all(conversations, progress)
-    else:
-        for conv in conversations:
-            vectors = None
-            if method.needs_embeddings:
-                assert embed is not None, "a clustering method needs an embedder"
-                vectors = embed([m.text for m in conv.messages])
-            labels[conv.cid] = method.assign(conv, vectors)
-            if progress:
-                progress(1)
+def assign_topics(conversations: Sequence[Conversation], method: TopicMethod, embed: Embed | None,
+                  progress: Progress | None = None) -> TopicResult:
+    """The method's labels for every conversation, scored against the ground truth where every message has one."""
+    labels = method.assign_all(conversations, embed, progress or no_progress)
     aris: list[float] = []
     for conv in conversations:
         truth = [m.topic for m in conv.messages]
@@ -134,14 +166,50 @@ def assign_topics(
         labels=labels,
         ari=float(np.mean(aris)) if len(aris) == len(conversations) and aris else None,
         mean_topics=float(np.mean(n_topics)) if n_topics else 0.0,
-        method_stats=getattr(method, "last_stats", {}),
+        method_stats=method.last_stats,
     )
 
 
-class SessionTopics:
+class SessionTopics(PerConversation):
     """One topic per session (LoCoMo-style multi-session logs): a cheap proxy where sessions stay on a theme."""
 
-    needs_embeddings = False
+    label = "topics (session)"
 
     def assign(self, conv: Conversation, vectors: np.ndarray | None = None) -> list[str]:
         return [m.session or "session" for m in conv.messages]
+
+
+@dataclass
+class Topics:
+    labels: dict[str, list[str]]  # cid -> label per message id
+    stats: dict[str, Any]
+
+
+class TopicsSettings(Settings):
+    topics: TopicsConfig
+
+
+class TopicsStage:
+    """Stage ``topics``: reads the source's conversations, and the base model where the method clusters its
+    embeddings (``TopicsConfig.uses_model``)."""
+
+    name: ClassVar[str] = "topics"
+    version: ClassVar[int] = 1
+
+    def __init__(self, settings: TopicsSettings):
+        self.settings = settings
+        self.inputs: tuple[str, ...] = ("conversations", *(("model",) if settings.topics.uses_model else ()))
+
+    def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None:
+        cfg = self.settings.topics
+        method: TopicMethod = cfg.build()
+        embed = None
+        if method.needs_embeddings:
+            embed = (lambda texts: inputs["model"].embedder.encode(texts, "passage")) if cfg.uses_model else tfidf_embed
+        result = assign_topics(list(inputs["conversations"].conversations.values()), method, embed, progress)
+        write_json(out / "labels.json", result.labels)
+        write_json(out / "stats.json", {"method": cfg.method, "ari_vs_ground_truth": result.ari,
+                                        "mean_topics_per_conversation": result.mean_topics, **result.method_stats})
+
+    def load(self, path: Path) -> Topics:
+        return Topics(json.loads((path / "labels.json").read_text()), json.loads((path / "stats.json").read_text()))

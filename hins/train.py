@@ -288,10 +288,8 @@ def _loader_worker_init(worker_id: int) -> None:
     pl_worker_init_function(worker_id)
 
 
-def _loggers(cfg: Any, run: Any, out: Path) -> list[Any]:
+def _loggers(run: Any, out: Path, logged: dict[str, Any] | None) -> list[Any]:
     from pytorch_lightning.loggers import CSVLogger, WandbLogger
-
-    from hins.logging_utils import loggable_config
 
     loggers: list[Any] = []
     if run.logger.csv:
@@ -299,7 +297,7 @@ def _loggers(cfg: Any, run: Any, out: Path) -> list[Any]:
     if run.logger.wandb.enabled:
         loggers.append(WandbLogger(
             project=run.logger.wandb.project, name=run.name, group=run.logger.wandb.group, save_dir=str(out),
-            mode=run.logger.wandb.mode, config=loggable_config(cfg),
+            mode=run.logger.wandb.mode, config=logged,
         ))
     return loggers
 
@@ -342,10 +340,10 @@ def wandb_summary(summary: dict[str, Any], split: str) -> dict[str, float]:
     return flat
 
 
-def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
-        validate: Callable[[Embedder], dict[str, float]] | None, out: Path,
-        state_dir: Path | None = None) -> tuple[Embedder, dict[str, Any]]:
-    """Train a copy of ``embedder``; return the best checkpoint's embedder (also saved to ``out/model``).
+def fit(run: Any, embedder: Embedder, train_data: Any, validate: Callable[[Embedder], dict[str, float]] | None,
+        out: Path, state_dir: Path | None = None, logged: dict[str, Any] | None = None) -> tuple[Embedder, dict[str, Any]]:
+    """Train a copy of ``embedder`` as ``run`` (the typed RunConfig) says; return the best checkpoint's embedder (also
+    saved to ``out/model``). ``logged``: the resolved config W&B records with the run.
 
     With ``state_dir`` (the run's resume directory, see ``finish_resume``) the checkpoints live there, with
     ``last.ckpt`` saved at every validation; a ``last.ckpt`` left by a killed run of the same config is resumed.
@@ -358,7 +356,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
     tcfg = run.trainer
     pl.seed_everything(run.seed, workers=True, verbose=False)
     model = copy.deepcopy(embedder)
-    loss = instantiate(cfg.loss)
+    loss = instantiate(run.loss.model_dump(by_alias=True))
     module = ContrastiveModule(model, loss, tcfg, validate)
     monitor = f"val/ndcg@{run.eval.ndcg_k}"
     callbacks: list[Any] = monitoring(tcfg)
@@ -379,7 +377,7 @@ def fit(cfg: Any, run: Any, embedder: Embedder, train_data: Any,
         precision=tcfg.precision,
         max_steps=tcfg.max_steps, max_epochs=-1, val_check_interval=tcfg.val_every_n_steps,
         check_val_every_n_epoch=None, num_sanity_val_steps=0, gradient_clip_val=tcfg.grad_clip,
-        logger=_loggers(cfg, run, out) or False, callbacks=callbacks, log_every_n_steps=tcfg.log_every_n_steps,
+        logger=_loggers(run, out, logged) or False, callbacks=callbacks, log_every_n_steps=tcfg.log_every_n_steps,
         enable_checkpointing=checkpoint is not None or state_dir is not None, default_root_dir=str(out),
         deterministic=False, use_distributed_sampler=False,  # train_loader shards the global batches itself
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -10,6 +11,22 @@ from hins.records import Conversation, Message, Query
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _default_negatives() -> dict:
+    from hins.config import validate
+    from tests.test_config import _compose
+
+    return validate(_compose()).negatives.model_dump()
+
+
+def negatives_config(**changes):
+    """The negatives settings as the config gives them (``negatives=hins``: conf/negatives/hins.yaml, where the
+    defaults are written once), with ``changes``."""
+    from hins.config import NegativesConfig
+
+    return NegativesConfig.model_validate({**_default_negatives(), **changes})
 
 
 def make_conversation(cid: str, n_topics: int = 4, per_topic: int = 12) -> Conversation:

@@ -72,7 +72,7 @@ def main(out: Path, devices: int, steps: int = 3, state: Path | None = None, cra
         cfg = compose(config_name="config", overrides=overrides)
     run = validate(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    model, _ = fit(cfg, run, load_model(run), Recorded(samples(), out), None, out, state)
+    model, _ = fit(run, load_model(run), Recorded(samples(), out), None, out, state)
     with open(out / "csv" / "metrics.csv") as f:
         losses = {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
     (out / "result.json").write_text(json.dumps({"losses": [losses[s] for s in sorted(losses)],

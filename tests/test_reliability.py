@@ -172,8 +172,9 @@ def _dangling(sample: dict) -> None:
 ])
 def test_locomo_split_without_an_evaluable_question_is_named_before_training(tmp_path, monkeypatch, change, args,
                                                                              message):
-    from hins.pipeline import Pipeline, run_folds
+    from hins.pipeline import Pipeline
     from hins.records import DataError
+    from hins.stages.sources import source_for
 
     monkeypatch.setenv("HINS_ROOT", str(tmp_path))
     path = _four_conversations(tmp_path / "four.json", change)
@@ -181,13 +182,13 @@ def test_locomo_split_without_an_evaluable_question_is_named_before_training(tmp
                    "negatives.group_size=2", *args)
     run = validate(cfg)
     with pytest.raises(DataError) as err:
-        for fold in run_folds(run):
-            Pipeline(cfg, run, tmp_path / "out").prepare(None, fold)
+        for fold in source_for(run).folds():
+            Pipeline(run, tmp_path / "out", cfg.paths.cache_dir, None, fold).prepare()
     assert f"{path}: {message}" in str(err.value)
     data_only = _compose("+experiment=locomo_cv", "model=tiny_random", f"data.path={path}", "negatives.k=3",
                          "negatives.group_size=2", *args, "stop_after=data")
-    for fold in run_folds(run):  # building the data alone is fine: nothing is evaluated
-        Pipeline(data_only, validate(data_only), tmp_path / "out").prepare(None, fold)
+    for fold in source_for(run).folds():  # building the data alone is fine: nothing is evaluated
+        Pipeline(validate(data_only), tmp_path / "out", data_only.paths.cache_dir, None, fold).prepare()
 
 
 @pytest.mark.slow
@@ -603,8 +604,8 @@ def test_full_disk_in_a_run_exits_cleanly_and_the_rerun_recovers(tmp_path):
         "        raise OSError(errno.ENOSPC, 'No space left on device', str(path))\n"
         "    return real(path, rows)\n"
         "a.write_jsonl = no_space\n"
-        "import hins.pipeline\n"
-        "hins.pipeline.write_jsonl = no_space\n"
+        "import hins.queries\n"
+        "hins.queries.write_jsonl = no_space\n"
         "import runpy\n"
         "sys.argv = ['hins/run.py', *sys.argv[1:]]\n"
         "runpy.run_module('hins.run', run_name='__main__')\n"
@@ -655,8 +656,8 @@ def test_directory_unwritable_mid_run_names_the_path_and_keeps_what_was_built(tm
         "    if path.name == 'queries.jsonl' and path.parent.parent.name == 'queries':\n"
         "        raise PermissionError(errno.EACCES, 'Permission denied', str(path))\n"
         "    return real(path, rows)\n"
-        "import hins.pipeline\n"
-        "hins.pipeline.write_jsonl = read_only\n"
+        "import hins.queries\n"
+        "hins.queries.write_jsonl = read_only\n"
         "import runpy\n"
         "sys.argv = ['hins/run.py', *sys.argv[1:]]\n"
         "runpy.run_module('hins.run', run_name='__main__')\n"

@@ -22,9 +22,9 @@ import yaml
 from hins.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci
 from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.config import validate
-from hins.negatives import NegativeSpec, Ranker, build_samples
+from hins.negatives import Ranker, build_samples
 from hins.records import Conversation, Message, Query
-from tests.conftest import ROOT, make_conversation, make_queries
+from tests.conftest import ROOT, make_conversation, make_queries, negatives_config
 from tests.test_config import LOCOMO, _compose
 
 STUDIES = ["table4_locomo", "ratios_locomo", "table4_synthetic", "ratios_synthetic"]
@@ -87,7 +87,7 @@ def test_mined_negatives_are_the_top_ranked_below_the_margin():
     angle |= {("c1", m.mid): math.acos(0.5 - m.mid / 100) for m in other.messages}
     passages = {ref: _unit([math.cos(a), math.sin(a)]) for ref, a in angle.items()}
     ranker = Ranker(passages, {"q": _unit([1.0, 0.0])})
-    spec = NegativeSpec(k=4, strategy="mined", mine_margin=0.025, group_size=2)
+    spec = negatives_config(k=4, strategy="mined", mine_margin=0.025, group_size=2)
     labels = {c.cid: [m.topic for m in c.messages] for c in (conv, other)}
     samples, stats = build_samples({"c0": conv, "c1": other}, [query], labels, spec, seed=0, ranker=ranker)
     by_pos = {s.pos: s.negs for s in samples}
