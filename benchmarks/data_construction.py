@@ -17,10 +17,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from hins.config import validate
-from hins.negatives import build_samples
-from hins.personas import BuiltinPersonas
-from hins.queries import filter_by_evidence
+from hins.core.config import validate
+from hins.stages.negatives import build_samples
+from hins.stages.personas import BuiltinPersonas
+from hins.stages.queries import filter_by_evidence
 from hins.synthesis.procedural import ProceduralSynthesizer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

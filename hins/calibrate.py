@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hins.cli import job_started, run_hydra
-from hins.logging_utils import no_secrets_on_the_command_line
-from hins.records import DataError
+from hins.core.cli import job_started, run_hydra
+from hins.core.logging_utils import no_secrets_on_the_command_line
+from hins.core.records import DataError
 from hins.stages.calibration import CLASSES, TIERS
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class CalibrateParams(BaseModel):
 
 def calibrate_params(cfg: DictConfig) -> CalibrateParams:
     """The ``calibrate`` section, checked; raises ConfigError naming the key."""
-    from hins.config import ConfigError, _format
+    from hins.core.config import ConfigError, _format
 
     try:
         node = cfg.get("calibrate")
@@ -106,9 +106,9 @@ def main(cfg: DictConfig) -> str | None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
 
-    from hins.artifacts import write_json
-    from hins.config import ConfigError, validate
-    from hins.model import ModelLoadError
+    from hins.core.artifacts import write_json
+    from hins.core.config import ConfigError, validate
+    from hins.training.model import ModelLoadError
     from hins.pipeline import load_model
 
     try:

@@ -20,21 +20,21 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hins.artifacts import config_key, write_json
-from hins.config import RunConfig
-from hins.evaluate import (EvalSet, comparison_table, cross_validation_summary, cv_table, evaluate, shortcut_table,
+from hins.core.artifacts import config_key, write_json
+from hins.core.config import RunConfig
+from hins.evaluation.evaluate import (EvalSet, comparison_table, cross_validation_summary, cv_table, evaluate, shortcut_table,
                            test_set_id)
-from hins.evaluate import score as score_vectors
-from hins.model import Embedder, model_identity
-from hins.negatives import NegativesSettings, NegativesStage
-from hins.queries import QueriesSettings, QueriesStage
-from hins.records import Conversation, DataError, Query
+from hins.evaluation.evaluate import score as score_vectors
+from hins.training.model import Embedder, model_identity
+from hins.stages.negatives import NegativesSettings, NegativesStage
+from hins.stages.queries import QueriesSettings, QueriesStage
+from hins.core.records import Conversation, DataError, Query
 from hins.stages.base import Stage, stage_keys
 from hins.stages.calibration import CalibrationSettings, CalibrationStage
 from hins.stages.encode import UntunedModel, load_model, model_key
 from hins.stages.runner import Built, StageRunner
 from hins.stages.sources import Source, source_for
-from hins.topics import TopicsSettings, TopicsStage
+from hins.stages.topics import TopicsSettings, TopicsStage
 
 __all__ = ["Pipeline", "load_model", "run_pipeline", "stages_of"]
 
@@ -53,7 +53,7 @@ class RunContext:
 
     @classmethod
     def of(cls, cfg: DictConfig, output_dir: str | Path) -> "RunContext":
-        from hins.logging_utils import loggable_config
+        from hins.core.logging_utils import loggable_config
 
         state = cfg.paths.get("train_state_dir")
         return cls(Path(output_dir), Path(cfg.paths.cache_dir), Path(state) if state else None, loggable_config(cfg))
@@ -105,7 +105,7 @@ def extra_sets(run: RunConfig) -> list[ExtraSet]:
     """``eval.extra``: each LoCoMo-format file read by the LoCoMo loader, its questions of the categories the source
     evaluates (``data.eval_categories`` on LoCoMo data, else the paper's 1-4) over all its conversations, in the run's
     passage template. Read before any training, so a malformed file stops the run at once, naming its entry."""
-    from hins.locomo import LocomoFormatError, load_locomo, locomo_eval_set
+    from hins.evaluation.locomo import LocomoFormatError, load_locomo, locomo_eval_set
 
     categories = source_for(run).eval_categories()
     out: list[ExtraSet] = []
@@ -238,7 +238,7 @@ def run_pipeline(run: RunConfig, ctx: RunContext) -> dict[str, Any]:
     needs_model = run.stop_after != "data" or run.topics.uses_model or run.negatives.uses_model
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
-    from hins.disk import log_estimate
+    from hins.core.disk import log_estimate
 
     log_estimate(run, ctx.cache_dir, out, embedder)
     extras = extra_sets(run) if run.stop_after != "data" else []
@@ -277,7 +277,7 @@ def run_pipeline(run: RunConfig, ctx: RunContext) -> dict[str, Any]:
 
 
 def _run_one(pipe: Pipeline, data: PipelineData, ctx: RunContext, extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
-    from hins.train import finish_resume, fit  # Lightning is imported only when training
+    from hins.training.train import finish_resume, fit  # Lightning is imported only when training
 
     run, out, fold, model = pipe.run, pipe.out, pipe.fold, pipe.model
     log.info("fold %s: samples per split: %s", fold, data.stats["samples"])

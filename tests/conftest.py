@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hins.records import Conversation, Message, Query
+from hins.core.records import Conversation, Message, Query
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @functools.lru_cache(maxsize=1)
 def _default_negatives() -> dict:
-    from hins.config import validate
+    from hins.core.config import validate
     from tests.test_config import _compose
 
     return validate(_compose()).negatives.model_dump()
@@ -24,7 +24,7 @@ def _default_negatives() -> dict:
 def negatives_config(**changes):
     """The negatives settings as the config gives them (``negatives=hins``: conf/negatives/hins.yaml, where the
     defaults are written once), with ``changes``."""
-    from hins.config import NegativesConfig
+    from hins.core.config import NegativesConfig
 
     return NegativesConfig.model_validate({**_default_negatives(), **changes})
 
@@ -62,7 +62,7 @@ def corpus() -> tuple[dict[str, Conversation], list[Query], dict[str, list[str]]
 
 @pytest.fixture(scope="session")
 def tiny_embedder():
-    from hins.model import ModelSpec, load_embedder
+    from hins.training.model import ModelSpec, load_embedder
 
     return load_embedder(ModelSpec(name="tiny", source="random", pooling="cls", max_query_length=32,
                                    max_passage_length=48,

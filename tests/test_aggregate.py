@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hins.aggregate import (MIX_FLAG, NOT_TESTED, aggregate, fixed_models_bootstrap, load_jobs, markdown, paired_t,
+from hins.studies.aggregate import (MIX_FLAG, NOT_TESTED, aggregate, fixed_models_bootstrap, load_jobs, markdown, paired_t,
                             two_level_bootstrap)
-from hins.aggregate import main as aggregate_main
-from hins.records import TIERS
+from hins.studies.aggregate import main as aggregate_main
+from hins.core.records import TIERS
 from tests.test_studies import _fake_job
 
 

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from hins.config import ConfigError, validate
+from hins.core.config import ConfigError, validate
 from tests.conftest import ROOT
 
 CONF = str(ROOT / "conf")
@@ -209,7 +209,7 @@ def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
 
 
 def test_a_gpu_config_on_a_machine_without_one_stops_before_any_work(tmp_path):
-    from hins.config import check_devices
+    from hins.core.config import check_devices
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

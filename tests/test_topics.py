@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hins.queries import filter_by_evidence, query_topic
-from hins.topics import AgglomerativeTopics, KMeansTopics, OracleTopics, SessionTopics, assign_topics, \
+from hins.stages.queries import filter_by_evidence, query_topic
+from hins.stages.topics import AgglomerativeTopics, KMeansTopics, OracleTopics, SessionTopics, assign_topics, \
     speaker_topic_sets, tfidf_embed
-from hins.records import Conversation, Message
+from hins.core.records import Conversation, Message
 from tests.conftest import make_conversation, make_queries
 
 

@@ -1,7 +1,7 @@
 """What a pipeline stage is, and how its artifact's key is derived.
 
 A stage is one object with: its ``name`` (its artifacts' directory in the cache), the typed ``settings`` it reads (a
-``hins.config.Settings`` view of the run's config, nothing else), the stages it consumes (``inputs``, by name), a
+``hins.core.config.Settings`` view of the run's config, nothing else), the stages it consumes (``inputs``, by name), a
 code ``version``, ``build(inputs, out, progress)`` that writes its artifact into ``out``, and ``load(path)`` that
 reads it back. The key of its artifact is derived here from those alone: the settings (every field but the ones a
 schema marks as not shaping the output, such as an LLM endpoint's concurrency), the keys of its inputs, and the
@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from hins.config import Settings
+from hins.core.config import Settings
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

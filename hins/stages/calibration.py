@@ -4,7 +4,7 @@ calibrated``, and ``python -m hins.calibrate``).
 For each training query, the base model ranks a pool that holds the query's own conversation and the other
 conversations of its processing group (the pool easy negatives come from; ``pool="all"``: every conversation
 measured). The ``top_n`` highest-ranked non-evidence messages are its natural distractors; each gets its tier by the
-HiNS rules (hins.negatives.tier_of): other conversation = easy, own conversation and another topic = medium, same
+HiNS rules (hins.stages.negatives.tier_of): other conversation = easy, own conversation and another topic = medium, same
 topic and another speaker than the target = hard, same topic and the target speaker = target_topic (no tier draws
 those). The proportions, normalised over the three tiers, are a ratio; their 95% intervals come from a bootstrap
 over queries.
@@ -24,10 +24,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from hins.artifacts import write_json
-from hins.config import Settings
-from hins.negatives import Ranker, processing_groups, tier_counts, tier_of
-from hins.records import TIERS, Conversation, DataError, Query
+from hins.core.artifacts import write_json
+from hins.core.config import Settings
+from hins.stages.negatives import Ranker, processing_groups, tier_counts, tier_of
+from hins.core.records import TIERS, Conversation, DataError, Query
 from hins.stages.base import Progress
 from hins.stages.splits import QueriesView, SplitView
 

@@ -1,7 +1,7 @@
 """The base model as an input of stages, and its vectors of a set of messages and queries (stage ``base_vectors``).
 
 The base model's key holds its settings (not the loss temperature, nor a directory's path), what its weights are
-(``hins.model.model_identity``: a directory's files by hash, a package's version, a Hub revision) and, for a
+(``hins.training.model.model_identity``: a directory's files by hash, a package's version, a Hub revision) and, for a
 randomly initialised model, the seed that draws its weights. Its vectors are keyed by that and by the texts they
 encode, so the untuned evaluation, mining and the tier mix of every job of a sweep share them.
 """
@@ -16,13 +16,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hins.artifacts import write_json
-from hins.config import ModelConfig, RunConfig, Settings
-from hins.dataset import message_key, passage_text
-from hins.evaluate import EvalSet, EvalVectors, embed
-from hins.model import Embedder, ModelSpec, load_embedder, model_identity
-from hins.negatives import Ranker
-from hins.records import Conversation, Query
+from hins.core.artifacts import write_json
+from hins.core.config import ModelConfig, RunConfig, Settings
+from hins.stages.samples import message_key, passage_text
+from hins.evaluation.evaluate import EvalSet, EvalVectors, embed
+from hins.training.model import Embedder, ModelSpec, load_embedder, model_identity
+from hins.stages.negatives import Ranker
+from hins.core.records import Conversation, Query
 from hins.stages.base import Progress
 
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from hins.artifacts import sha256_file
-from hins.config import RunConfig, Settings
+from hins.core.artifacts import sha256_file
+from hins.core.config import RunConfig, Settings
 from hins.stages.base import Progress
 from hins.stages.sources import SourceData, SourceSize, load_source, write_source
 
@@ -51,7 +51,7 @@ class LocomoSource:
         return cls(LocomoSettings.of(run))
 
     def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None:
-        from hins.locomo import CATEGORIES, load_locomo
+        from hins.evaluation.locomo import CATEGORIES, load_locomo
 
         data = self.settings.data
         corpus = load_locomo(Path(data.path))

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hins.config import LLMQueriesConfig, Settings
-from hins.queries import LLM_QID_TAG, QuerySet, filter_by_evidence, load_queries, write_queries
-from hins.records import Conversation, Query
+from hins.core.config import LLMQueriesConfig, Settings
+from hins.stages.queries import LLM_QID_TAG, QuerySet, filter_by_evidence, load_queries, write_queries
+from hins.core.records import Conversation, Query
 from hins.stages.base import Progress
 from hins.synthesis.llm import QUERIES_PER_KIND, TOPIC_RANGE, _batch, _estimate_report, _mid, _Steps, _words
 

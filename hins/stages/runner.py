@@ -1,5 +1,5 @@
 """Runs stages: derives each artifact's key (``stage_key``), loads the finished artifact or builds it through the
-artifact store (hins.artifacts: cached, checksummed, built once when jobs share the cache), draws the progress bars
+artifact store (hins.core.artifacts: cached, checksummed, built once when jobs share the cache), draws the progress bars
 stages ask for, and keeps every built stage's value and statistics for the stages after it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from rich.progress import Progress as Bar
 
-from hins.artifacts import ArtifactStore
+from hins.core.artifacts import ArtifactStore
 from hins.stages.base import Advance, Stage, stage_key
 
 T = TypeVar("T")

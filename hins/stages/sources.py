@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from hins.artifacts import read_jsonl, write_json, write_jsonl
-from hins.config import RunConfig
-from hins.records import Conversation, Query
+from hins.core.artifacts import read_jsonl, write_json, write_jsonl
+from hins.core.config import RunConfig
+from hins.core.records import Conversation, Query
 from hins.stages.base import Stage
 
 
@@ -39,7 +39,7 @@ def load_source(path: Path) -> SourceData:
 
 @dataclass(frozen=True)
 class SourceSize:
-    """Rough sizes for the disk estimate (hins.disk)."""
+    """Rough sizes for the disk estimate (hins.core.disk)."""
 
     conversations_bytes: int
     samples: int

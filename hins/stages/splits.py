@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from hins.config import Settings, SplitConfig
-from hins.queries import is_llm_query
-from hins.records import DataError, Query
+from hins.core.config import Settings, SplitConfig
+from hins.stages.queries import is_llm_query
+from hins.core.records import DataError, Query
 
 SPLITS = ("train", "val", "test")
 
@@ -126,13 +126,13 @@ class FoldSplit(_SplitView):
         return fold_split(cids, self.folds, fold, self.val_conversations)
 
     def train_kinds(self) -> set[str] | None:
-        from hins.locomo import CATEGORIES
+        from hins.evaluation.locomo import CATEGORIES
 
         kinds = {CATEGORIES[c] for c in self.train_categories} if "qa" in self.train_queries else set()
         return kinds | ({"observation"} if "observation" in self.train_queries else set())
 
     def eval_kinds(self) -> set[str] | None:
-        from hins.locomo import CATEGORIES
+        from hins.evaluation.locomo import CATEGORIES
 
         return {CATEGORIES[c] for c in self.eval_categories}
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field
 
-from hins.config import PersonasConfig, RunConfig, Settings, SynthesisConfig
-from hins.records import Conversation, Persona, Query
+from hins.core.config import PersonasConfig, RunConfig, Settings, SynthesisConfig
+from hins.core.records import Conversation, Persona, Query
 from hins.stages.base import Progress
 from hins.stages.sources import SourceData, SourceSize, load_source, write_source
 
@@ -74,7 +74,7 @@ class SyntheticSource:
         return [None]
 
     def eval_categories(self) -> list[int]:
-        from hins.locomo import DEFAULT_CATEGORIES
+        from hins.evaluation.locomo import DEFAULT_CATEGORIES
 
         return list(DEFAULT_CATEGORIES)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hins.config import LLMTopicsConfig
-from hins.records import Conversation
+from hins.core.config import LLMTopicsConfig
+from hins.core.records import Conversation
 from hins.stages.base import Progress
 from hins.synthesis.llm import _run_all, _Steps
-from hins.topics import Embed
+from hins.stages.topics import Embed
 
 
 class LLMTopics:

@@ -2,7 +2,7 @@
 (``topics=llm``, hins.stages.topics_llm) and LLM queries for the conversations of any source (``queries=llm``,
 hins.stages.queries_llm).
 
-Every LLM step of the paper (paper-facts §1.3-1.7) is a prompt file (hins/synthesis/prompts/, named in the
+Every LLM step of the paper's data construction (§3: events, brief, conversation, topics, queries) is a prompt file (hins/synthesis/prompts/, named in the
 config) rendered with the step's inputs as JSON, and an answer schema (hins/synthesis/schemas.py). An answer
 that breaks the schema is asked again with the problems listed, up to ``max_repairs`` times, then dropped and
 counted (as is a request the endpoint refuses, e.g. too long for the model): a conversation is kept only when
@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hins.config import LLMEndpointConfig, LLMSynthesisConfig
-from hins.records import Conversation, Event, Message, Persona, Query
+from hins.core.config import LLMEndpointConfig, LLMSynthesisConfig
+from hins.core.records import Conversation, Event, Message, Persona, Query
 from hins.synthesis.llm_client import LLMClient, LLMRefused, Usage, cost_usd
 from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
 from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
@@ -151,7 +151,7 @@ class _Steps:
         for i, q in enumerate(answer.queries):
             evidence_ids = sorted(set(q.evidence))
             target = q.target
-            if q.about == "both":  # DESIGN: a shared query's target is the speaker with most evidence messages
+            if q.about == "both":  # a shared query's target: the speaker with most evidence messages
                 said = Counter(speakers[m] for m in evidence_ids)
                 target = max(names, key=lambda n: (said[n], n == q.target))
             kind = {names[0]: "p1", names[1]: "p2"}.get(q.about, "shared")

@@ -1,6 +1,6 @@
 """Offline synthesis backend: events, briefs, conversations and queries (pipeline stages 2-4 and 6).
 
-It stands in for the paper's LLM prompts (paper-facts §1.3-1.7) with seeded templates over a theme bank,
+It stands in for the paper's LLM data construction (events, brief, conversation, topics, queries; §3) with seeded templates over a theme bank,
 and, unlike an LLM, it knows the truth: every message carries the topic it is about, and every query's
 evidence is exactly the set of messages that answer it.
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hins.records import Conversation, Event, Message, Persona, Query
+from hins.core.records import Conversation, Event, Message, Persona, Query
 from hins.stages.base import no_progress
 from hins.synthesis import templates as T
 from hins.synthesis.persona_tables import FIELD_OCCUPATIONS, TRADE_OCCUPATIONS

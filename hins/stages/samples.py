@@ -8,9 +8,9 @@ from pathlib import Path
 
 from datasets import Dataset, Features, Sequence as HFSequence, Value, load_from_disk
 
-from hins.artifacts import write_jsonl
-from hins.negatives import Sample
-from hins.records import Conversation, Message
+from hins.core.artifacts import write_jsonl
+from hins.stages.negatives import Sample
+from hins.core.records import Conversation, Message
 
 FEATURES = Features({
     "sid": Value("string"),

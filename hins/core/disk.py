@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from hins.artifacts import free_bytes, human_bytes
+from hins.core.artifacts import free_bytes, human_bytes
 
 log = logging.getLogger(__name__)
 

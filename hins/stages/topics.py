@@ -22,9 +22,9 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from hins.artifacts import write_json
-from hins.config import Settings, TopicsConfig
-from hins.records import Conversation, DataError
+from hins.core.artifacts import write_json
+from hins.core.config import Settings, TopicsConfig
+from hins.core.records import Conversation, DataError
 from hins.stages.base import Progress, no_progress
 
 Embed = Callable[[list[str]], np.ndarray]

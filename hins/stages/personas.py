@@ -1,6 +1,6 @@
 """Persona sources (pipeline stage 1): two distinct people per conversation.
 
-A persona is the paper's P_i = {B_i, A_i} (paper-facts §1.2): basic attributes (sex, age, marital status,
+A persona is the paper's P_i = {B_i, A_i} (its persona construction, §3.1): basic attributes (sex, age, marital status,
 education level and field, city, state, country) and k=3 personality attributes sampled from
 A_all = professional, sports, arts, travel, culinary, skills, hobbies, career_goals.
 
@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from hins.records import Persona
+from hins.core.records import Persona
 from hins.synthesis.persona_tables import (
     A_ALL,
     CITIES,
@@ -48,7 +48,7 @@ __all__ = [
     "persona_from_nemotron_row",
 ]
 
-# Nemotron-Personas columns of the personality attributes A_all (paper-facts §1.2).
+# Nemotron-Personas columns of the personality attributes A_all (the paper's persona construction).
 NEMOTRON_TRAIT_COLUMNS: dict[str, str] = {
     "professional": "professional_persona",
     "sports": "sports_persona",
@@ -335,7 +335,7 @@ def _parse_name(*texts: str) -> str | None:
 
 
 def persona_from_nemotron_row(row: Mapping[str, Any], index: int, seed: int, k_traits: int = 3) -> Persona:
-    """Map one Nemotron-Personas row to a Persona (paper-facts §1.2); traits: k sampled non-empty columns."""
+    """Map one Nemotron-Personas row to a Persona (the paper's P_i = {B_i, A_i}); traits: k sampled non-empty columns."""
     rng = random.Random(f"{seed}:nemotron-row:{row.get('uuid') or index}")
     texts = [row.get("persona") or ""] + [row.get(c) or "" for c in NEMOTRON_TRAIT_COLUMNS.values()]
     sex = str(row.get("sex") or "").strip() or rng.choice(("Female", "Male"))

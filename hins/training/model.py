@@ -25,8 +25,8 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
-from hins.losses import at_least_float32
-from hins.packed import PackedTexts, packed_hidden, pool_packed
+from hins.training.losses import at_least_float32
+from hins.training.packed import PackedTexts, packed_hidden, pool_packed
 
 log = logging.getLogger(__name__)
 POOLING_MODES = ("cls", "mean")
@@ -94,7 +94,7 @@ def model_identity(source: str, name: str, path: str | None) -> dict[str, Any]:
 
 
 def _directory_digest(directory: Path) -> str:
-    from hins.artifacts import cached_sha256
+    from hins.core.artifacts import cached_sha256
 
     files = [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
              and not p.name.endswith(_NOT_LOADED)]
@@ -161,7 +161,7 @@ class Embedder(nn.Module):
         return self.tokenizer(self.prefixed(texts, kind), max_length=self._max_len(kind), truncation=True)["input_ids"]
 
     def forward_packed(self, packed: PackedTexts) -> torch.Tensor:
-        """Pooled, normalised embeddings of packed texts (hins.packed: no compute on padding), in their order."""
+        """Pooled, normalised embeddings of packed texts (hins.training.packed: no compute on padding), in their order."""
         return pool_packed(packed_hidden(self.backbone, packed), packed, self.pooling)
 
     def tokenize_by_length(self, texts: list[str], kind: str, chunk: int) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
@@ -352,7 +352,7 @@ def _require_hub(name: str) -> None:
     """Fail in seconds, not after minutes of retries, when the Hub is out of reach and the model is not cached."""
     from huggingface_hub import try_to_load_from_cache
 
-    from hins.hub import hub_unreachable
+    from hins.core.hub import hub_unreachable
 
     if isinstance(try_to_load_from_cache(name, "config.json"), str):
         return

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hins.artifacts import read_jsonl, write_json, write_jsonl
-from hins.config import QueriesConfig, Settings
-from hins.records import Conversation, Query
+from hins.core.artifacts import read_jsonl, write_json, write_jsonl
+from hins.core.config import QueriesConfig, Settings
+from hins.core.records import Conversation, Query
 from hins.stages.base import Progress
 
 # Ids of the queries an LLM wrote for another source's conversations (queries=llm): {cid}-llm-q{i}.

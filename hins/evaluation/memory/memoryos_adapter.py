@@ -30,14 +30,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hins.logging_utils import public_url, scrub
-from hins.memory.base import Hit
-from hins.memory.mem0_adapter import MemoryUnavailable
-from hins.records import Conversation, Message
+from hins.core.logging_utils import public_url, scrub
+from hins.evaluation.memory.base import Hit
+from hins.evaluation.memory.mem0_adapter import MemoryUnavailable
+from hins.core.records import Conversation, Message
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # the name MemoryOS 0.1.0 asks get_embedding for
 LLM_ERROR = "Error: Could not get response from LLM."
-# MemoryOS's LoCoMo evaluation settings (paper-facts §3.2): mid-term capacity 2000, heat 5.0, similarity 0.6,
+# MemoryOS's LoCoMo evaluation settings, as the paper runs it: mid-term capacity 2000, heat 5.0, similarity 0.6,
 # retrieval queue 10, segment / page / knowledge thresholds 0.1, mid-term top 5, long-term knowledge top 10.
 SETTINGS = {"short_term_capacity": 1, "mid_term_capacity": 2000, "retrieval_queue_capacity": 10,
             "mid_term_heat_threshold": 5.0, "mid_term_similarity_threshold": 0.6}

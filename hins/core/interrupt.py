@@ -1,7 +1,7 @@
 """Ctrl-C (SIGINT) and SIGTERM: a run stops cleanly, marks its directory and says how to resume.
 
 During training (single process) the first signal lets the current step finish; a resume checkpoint holding
-that step is saved and ``TrainingInterrupted`` is raised (``hins.train._StopOnSignal``). Anywhere else SIGINT
+that step is saved and ``TrainingInterrupted`` is raised (``hins.training.train._StopOnSignal``). Anywhere else SIGINT
 raises Python's KeyboardInterrupt and SIGTERM ``Terminated``, its subclass, so stage builds remove their
 partial artifacts on the way out. ``hins.run`` then writes ``INTERRUPTED`` into the run directory and exits
 with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as a shell does.
@@ -58,7 +58,7 @@ def resume_command() -> str:
 def mark_interrupted(err: BaseException, output_dir: Path) -> tuple[str, int]:
     """Write ``output_dir/INTERRUPTED`` (the signal, the step reached, the checkpoint, the command to resume) and
     return the line to print and the exit code."""
-    from hins.artifacts import write_json
+    from hins.core.artifacts import write_json
 
     signame = getattr(err, "signame", "SIGTERM" if isinstance(err, Terminated) else "SIGINT")
     command = resume_command()

@@ -76,7 +76,7 @@ PASSAGE_FIELDS = ("speaker", "text", "session")
 
 
 def check_passage_template(template: str) -> str:
-    """``template`` if :func:`hins.dataset.passage_text` can fill it from a message, else ValueError saying why: a
+    """``template`` if :func:`hins.stages.samples.passage_text` can fill it from a message, else ValueError saying why: a
     field other than {speaker}, {text} and {session} (indexed or attributes too), an unbalanced brace, a bad format
     spec, or no {text} (every passage would then be the same text, and any ranking of them a tie)."""
     try:

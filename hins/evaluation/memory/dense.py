@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hins.memory.base import Hit
-from hins.records import Conversation
+from hins.evaluation.memory.base import Hit
+from hins.core.records import Conversation
 
 
 class DenseMemory:

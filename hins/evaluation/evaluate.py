@@ -4,7 +4,7 @@ Each message is embedded once and ranked with a matrix product. Reports Recall@k
 overall and per query kind, and per-tier win rates (how often the positive outscores its hard /
 medium / easy negatives) where samples with negatives are given.
 
-The speaker-shortcut check (DESIGN.md, metrics): hard negatives are the other speaker's turns, so a model can
+The speaker-shortcut check: hard negatives are the other speaker's turns, so a model can
 learn to rank the speaker a question names first. For each question that names exactly one of its conversation's
 two speakers (the speaker's name as a whole word of the text, case as written: LoCoMo's questions name people
 so; a synthetic query names its target, by first or full name, unless it refers to them by description), the
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from hins.artifacts import config_key
-from hins.dataset import message_key, passage_text
-from hins.metrics import (SHORTCUT_K, SHORTCUT_KEYS, TOP_SHARE, mean_metrics, query_metrics, rank_by_score,
+from hins.core.artifacts import config_key
+from hins.stages.samples import message_key, passage_text
+from hins.evaluation.metrics import (SHORTCUT_K, SHORTCUT_KEYS, TOP_SHARE, mean_metrics, query_metrics, rank_by_score,
                           shortcut_summary)
-from hins.model import Embedder
-from hins.records import Conversation, Query
+from hins.training.model import Embedder
+from hins.core.records import Conversation, Query
 
 
 @dataclass
@@ -34,7 +34,7 @@ class EvalSet:
     conversations: Sequence[Conversation]
     queries: Sequence[Query]
     template: str
-    samples: Any = None  # a samples dataset (hins.dataset.FEATURES) for tier win rates, or None
+    samples: Any = None  # a samples dataset (hins.stages.samples.FEATURES) for tier win rates, or None
 
 
 @dataclass

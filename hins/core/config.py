@@ -21,9 +21,9 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
-from hins.artifacts import sha256_file
-from hins.logging_utils import SecretValueError, scrub, secret_advice, secret_problem
-from hins.records import TIERS, check_passage_template
+from hins.core.artifacts import sha256_file
+from hins.core.logging_utils import SecretValueError, scrub, secret_advice, secret_problem
+from hins.core.records import TIERS, check_passage_template
 
 
 class ConfigError(ValueError):
@@ -132,7 +132,7 @@ class LocomoData(_DataBase):
     @classmethod
     def _default_path(cls, v: str | None) -> str:
         if v is None:
-            from hins.locomo import default_path
+            from hins.evaluation.locomo import default_path
 
             return str(default_path())
         return v
@@ -164,7 +164,7 @@ DATA_SOURCES = tuple(DATA_SCHEMAS)
 
 
 class _EvidenceRange(_Strict):
-    """Evidence calibration (paper §3.4): queries outside [evidence_min, evidence_max] are dropped and counted."""
+    """The evidence filter (paper §3.4): queries outside [evidence_min, evidence_max] are dropped and counted."""
 
     evidence_min: int = Field(ge=1)
     evidence_max: int = Field(ge=1)
@@ -177,7 +177,7 @@ class _EvidenceRange(_Strict):
 
 
 class QueriesConfig(_EvidenceRange):
-    """``queries=default`` / ``queries=locomo``: the source's own queries, calibrated to the evidence range."""
+    """``queries=default`` / ``queries=locomo``: the source's own queries, filtered to the evidence range."""
 
     source: Literal["data"] = "data"  # absent from the YAML files: the default
 
@@ -186,7 +186,7 @@ Tier = Literal["hard", "medium", "easy"]
 
 
 class NegativesConfig(_Strict):
-    """``negatives``: the sampler's settings (conf/negatives/*.yaml give every value; hins.negatives draws by them)."""
+    """``negatives``: the sampler's settings (conf/negatives/*.yaml give every value; hins.stages.negatives draws by them)."""
 
     strategy: Literal["hierarchical", "uniform", "mined"]
     k: int = Field(ge=1)
@@ -313,7 +313,7 @@ class ModelConfig(_Strict):
 
     def unkeyed(self) -> set[str]:
         """The loss temperature is no part of the base model; a directory counts by its content, not its path
-        (the ``model`` input adds what the weights are, ``hins.model.model_identity``)."""
+        (the ``model`` input adds what the weights are, ``hins.training.model.model_identity``)."""
         return {"temperature", *(("path",) if self.source == "dir" else ())}
 
 
@@ -334,7 +334,7 @@ class TrainerConfig(_Strict):
     # 64-true: float64 throughout, for exact comparisons (tests/test_ddp.py), not for speed.
     precision: Literal["64-true", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"]
     batch_size: int = Field(ge=1)
-    # One unpadded token stream per step through a BERT's layers (hins.packed); false, or another architecture:
+    # One unpadded token stream per step through a BERT's layers (hins.training.packed); false, or another architecture:
     # the step's passages in chunks of length_chunk texts of similar length, each padded on its own.
     packing: bool = True
     length_chunk: int = Field(ge=1)
@@ -444,7 +444,7 @@ class TargetConfig(_Strict):
 
 
 class PersonasConfig(TargetConfig):
-    """``personas``: where the people of synthetic conversations come from (hins.personas)."""
+    """``personas``: where the people of synthetic conversations come from (hins.stages.personas)."""
 
 
 class SynthesisConfig(TargetConfig):
@@ -456,7 +456,7 @@ class SynthesisConfig(TargetConfig):
 
 
 class TopicsConfig(TargetConfig):
-    """``topics``: the clustering that labels every message with a topic (hins.topics)."""
+    """``topics``: the clustering that labels every message with a topic (hins.stages.topics)."""
 
     method: Literal["oracle", "session", "kmeans", "agglomerative", "llm"]
     features: Literal["model", "tfidf"] = "model"
@@ -469,7 +469,7 @@ class TopicsConfig(TargetConfig):
         return self.method in ("kmeans", "agglomerative") and self.features == "model"
 
 
-PROMPTS_DIR = Path(__file__).parent / "synthesis" / "prompts"
+PROMPTS_DIR = Path(__file__).parents[1] / "synthesis" / "prompts"
 
 
 class LLMEndpointConfig(_Strict):
@@ -585,7 +585,7 @@ class LLMTopicsConfig(LLMEndpointConfig):
 
 class LLMQueriesConfig(_EvidenceRange, LLMEndpointConfig):
     """``queries=llm``: the LLM writes the training queries (2+2+2 per conversation, paper §3.4) for the
-    conversations of any source, asked for and calibrated to evidence_min-evidence_max ids. The source's own
+    conversations of any source, asked for and filtered to evidence_min-evidence_max ids. The source's own
     queries stay the evaluation queries of the held-out split (see hins.stages.splits)."""
 
     source: Literal["llm"]

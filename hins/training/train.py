@@ -29,10 +29,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from hins.config import TrainerConfig
-from hins.interrupt import TrainingInterrupted
-from hins.model import Embedder
-from hins.packed import PackedTexts, packing_unsupported
+from hins.core.config import TrainerConfig
+from hins.core.interrupt import TrainingInterrupted
+from hins.training.model import Embedder
+from hins.training.packed import PackedTexts, packing_unsupported
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from hins.records import Conversation
+from hins.core.records import Conversation
 
 
 @dataclass(frozen=True)

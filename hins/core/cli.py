@@ -17,7 +17,7 @@ from typing import Any
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
 
-from hins.logging_utils import SECRET, scrub
+from hins.core.logging_utils import SECRET, scrub
 
 
 def positive_int(text: str) -> int:

@@ -2,7 +2,7 @@
 
 It goes through the same machinery as synthesis (hins/synthesis/llm.py over llm_client.py): the durable call
 cache, retries, concurrency, token usage and cost, and the re-ask of an answer that breaks its schema. Only the
-prompts differ: they live in hins/prompts/ (package data), and relative names in ``prompts`` resolve there.
+prompts differ: they live in hins/evaluation/prompts/ (package data), and relative names in ``prompts`` resolve there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from omegaconf import OmegaConf
 from pydantic import BaseModel, Field, ValidationError
 
-from hins.config import ConfigError, LLMEndpointConfig, _format
+from hins.core.config import ConfigError, LLMEndpointConfig, _format
 from hins.synthesis.llm import _run_all, _Steps
 
 EVAL_PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -27,7 +27,7 @@ class LLMNotConfigured(ConfigError):
 
 
 class EvalLLMConfig(LLMEndpointConfig):
-    """An OpenAI-compatible endpoint answering evaluation questions; the prompts default to hins/prompts/."""
+    """An OpenAI-compatible endpoint answering evaluation questions; the prompts default to hins/evaluation/prompts/."""
 
     prompts: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROMPTS))
 

@@ -39,9 +39,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hins.artifacts import write_json
-from hins.config import NegativesConfig, Settings
-from hins.records import TIERS, Conversation, DataError, Query
+from hins.core.artifacts import write_json
+from hins.core.config import NegativesConfig, Settings
+from hins.core.records import TIERS, Conversation, DataError, Query
 from hins.stages.base import Progress
 from hins.stages.splits import SPLITS, QueriesView, SplitView
 
@@ -357,7 +357,7 @@ def build_samples(
 # ---- stage ``negatives``: the samples of every split ----
 @dataclass
 class Samples:
-    datasets: dict[str, Any]  # split -> samples dataset (hins.dataset)
+    datasets: dict[str, Any]  # split -> samples dataset (hins.stages.samples)
     stats: dict[str, Any]
 
 
@@ -393,7 +393,7 @@ class NegativesStage:
         return splits, s.data.select(queries, splits, s.queries.source == "llm")
 
     def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None:
-        from hins import dataset as ds
+        from hins.stages import samples as ds
 
         s = self.settings
         convs, labels = inputs["conversations"].conversations, inputs["topics"].labels
@@ -424,7 +424,7 @@ class NegativesStage:
         write_json(out / "stats.json", stats)
 
     def load(self, path: Path) -> Samples:
-        from hins import dataset as ds
+        from hins.stages import samples as ds
 
         data = {s: ds.load(path / s) for s in SPLITS if (path / s).exists()}
         return Samples(data, json.loads((path / "stats.json").read_text()))

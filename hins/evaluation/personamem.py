@@ -1,6 +1,6 @@
 """PersonaMem (Jiang et al. 2025, "Know Me, Respond to Me"): the paper's Table 2, multiple-choice accuracy.
 
-The benchmark is two files per split (``32k``, ``128k``, ``1M``; the paper used 32k, 589 questions, paper-facts §3.4):
+The benchmark is two files per split (``32k``, ``128k``, ``1M``; the paper's evaluation used 32k, 589 questions):
 
 * ``questions_{split}.csv``: one row per question, with (among others) ``persona_id``, ``question_id``,
   ``question_type``, ``topic``, ``shared_context_id``, ``end_index_in_shared_context``,
@@ -14,7 +14,7 @@ inference code slices it). Those messages are the memory: the ``user`` and ``ass
 question with an embedder, and an option is chosen either
 
 * ``choose="llm"``: by an LLM given the retrieved memories (in conversation order) and the options (prompt
-  hins/prompts/personamem_choice.md), the evaluation the paper ran through MemoryOS and Mem0; or
+  hins/evaluation/prompts/personamem_choice.md), the evaluation the paper ran through MemoryOS and Mem0; or
 * ``choose="embedding"``: offline, the option whose embedding is most similar to the sum of the question's and the
   retrieved memories' embeddings. This is a **retrieval-only proxy, not the paper's protocol**: it needs no LLM and
   moves with retrieval quality, but its accuracy is not comparable with Table 2.
@@ -36,9 +36,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ValidationInfo, field_validator
 
-from hins.eval_llm import EvalLLMConfig, ask_all, eval_llm_settings
-from hins.hub import hub_unreachable
-from hins.metrics import rank_by_score
+from hins.evaluation.eval_llm import EvalLLMConfig, ask_all, eval_llm_settings
+from hins.core.hub import hub_unreachable
+from hins.evaluation.metrics import rank_by_score
 
 HUB_DATASET = "bowen-upenn/PersonaMem"
 SPLITS = ("32k", "128k", "1M")
@@ -69,7 +69,7 @@ class PersonaMemUnavailable(RuntimeError):
 
 
 class Encoder(Protocol):
-    """What retrieval needs of a model (:class:`hins.model.Embedder` is one): unit vectors, one row per text."""
+    """What retrieval needs of a model (:class:`hins.training.model.Embedder` is one): unit vectors, one row per text."""
 
     def encode(self, texts: list[str], kind: str = ...) -> np.ndarray: ...
 

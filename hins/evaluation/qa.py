@@ -1,7 +1,7 @@
 """LoCoMo question answering from retrieved memories: the paper's Table 1 (F1 / BLEU-1 per category).
 
-A memory system (any ``search_many(cid, questions, k)``, e.g. :class:`hins.memory.base.MemoryBackend`) retrieves
-the top-k memories of each question's conversation; an LLM answers from them (prompt hins/prompts/qa_answer.md);
+A memory system (any ``search_many(cid, questions, k)``, e.g. :class:`hins.evaluation.memory.base.MemoryBackend`) retrieves
+the top-k memories of each question's conversation; an LLM answers from them (prompt hins/evaluation/prompts/qa_answer.md);
 the answer is scored against LoCoMo's gold answer with the metrics of Mem0's evaluation utilities
 (``evaluation/metrics/utils.py``, taken over from A-Mem), re-implemented here:
 
@@ -17,7 +17,7 @@ the answer is scored against LoCoMo's gold answer with the metrics of Mem0's eva
 * An empty prediction or gold answer scores 0 on both, as in Mem0.
 
 Per category (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop) and the question-weighted average over
-categories 1-4 (paper-facts §3.3). Evidence Recall@k (the share of a question's evidence turns among the dia_ids of
+categories 1-4 (as in the paper's LoCoMo tables). Evidence Recall@k (the share of a question's evidence turns among the dia_ids of
 its top-k hits) needs no LLM: it is the retrieval-only score, and the only one when ``answer=False``.
 """
 
@@ -34,10 +34,10 @@ from nltk.tokenize.punkt import PunktSentenceTokenizer
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from pydantic import BaseModel, field_validator
 
-from hins.eval_llm import EvalLLMConfig, ask_all, eval_llm_settings
-from hins.locomo import CATEGORIES, DEFAULT_CATEGORIES, LocomoCorpus, parse_dia_ids
-from hins.memory.base import Hit
-from hins.records import Conversation, Query
+from hins.evaluation.eval_llm import EvalLLMConfig, ask_all, eval_llm_settings
+from hins.evaluation.locomo import CATEGORIES, DEFAULT_CATEGORIES, LocomoCorpus, parse_dia_ids
+from hins.evaluation.memory.base import Hit
+from hins.core.records import Conversation, Query
 
 SearchMany = Callable[[str, Sequence[str], int], list[list[Hit]]]
 TABLE1_ORDER = (2, 3, 1, 4)
@@ -187,7 +187,7 @@ def evaluate_qa(corpus: LocomoCorpus, search_many: SearchMany, k: int,
                 llm_key: str = LLM_KEY) -> QAResult:
     """Retrieve the top ``k`` memories of every question (of ``categories``, over ``cids`` or all conversations),
     score evidence Recall@k, and with ``answer`` have the LLM configured under ``llm_key`` answer from them and
-    score F1 / BLEU-1. ``answer=True`` without an endpoint raises :class:`hins.eval_llm.LLMNotConfigured`."""
+    score F1 / BLEU-1. ``answer=True`` without an endpoint raises :class:`hins.evaluation.eval_llm.LLMNotConfigured`."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     settings = eval_llm_settings(llm, llm_key) if answer else None  # refuse before any retrieval work

@@ -1,4 +1,4 @@
-"""A Hydra callback that checks every job of a multirun with ``hins.config.validate`` before the first one runs.
+"""A Hydra callback that checks every job of a multirun with ``hins.core.config.validate`` before the first one runs.
 
 Hydra composes all the jobs up front, but the schema (ratios that sum to 1, known tiers, K >= 1, ...) is checked
 by each job when it starts: a typo in the tenth value of a study sweep would stop the sweep an hour in. Here the
@@ -35,8 +35,8 @@ class SweepCheck(Callback):
         from hydra import compose
         from hydra.core.hydra_config import HydraConfig
 
-        from hins.cli import command_line_error
-        from hins.config import ConfigError, validate
+        from hins.core.cli import command_line_error
+        from hins.core.config import ConfigError, validate
 
         hydra_config = HydraConfig.instance()
         previous = hydra_config.cfg

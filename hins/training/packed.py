@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hins.losses import at_least_float32
+from hins.training.losses import at_least_float32
 
 
 # Attention runs per group of texts of similar length, each padded to its own longest text: more groups pad less

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hins.logging_utils import scrub
-from hins.memory.base import Hit
-from hins.records import Conversation
+from hins.core.logging_utils import scrub
+from hins.evaluation.memory.base import Hit
+from hins.core.records import Conversation
 
 log = logging.getLogger(__name__)
 logging.getLogger("mem0").setLevel(logging.WARNING)  # one INFO line per stored vector otherwise
