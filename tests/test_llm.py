@@ -19,18 +19,19 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from hins.config import ConfigError, LLMSynthesisConfig, validate
-from hins.locomo import load_locomo
-from hins.personas import BuiltinPersonas
+from hins.core.config import ConfigError, LLMSynthesisConfig, validate
+from hins.evaluation.locomo import load_locomo
+from hins.stages.personas import BuiltinPersonas
 from hins.pipeline import Pipeline
-from hins.queries import is_llm_query
-from hins.records import Conversation
-from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _run_all, _Steps
+from hins.stages.queries import is_llm_query
+from hins.core.records import Conversation
+from hins.stages.topics_llm import LLMTopics
+from hins.synthesis.llm import LLMSynthesizer, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
                                     parse)
-from hins.topics import assign_topics
+from hins.stages.topics import assign_topics
 from tests.conftest import CONF, ROOT
 from tests.test_config import _compose
 from tests.fake_openai import FakeOpenAI, valid_answer
@@ -361,7 +362,7 @@ def test_openai_config_errors_name_the_key(overrides, message):
 @pytest.mark.parametrize("override", ["synthesis.base_url=ftp://u:hunter2xyz@h/v1", "+synthesis.api_key=hunter2xyz",
                                       "synthesis.api_key_env=hunter2xyz:x", "topics.base_url='http://h/v1?key=hunter2xyz'"])
 def test_a_key_in_the_config_is_refused_without_quoting_it(override):
-    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.logging_utils):
+    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.core.logging_utils):
     from YAML or an interpolation, the error names the key and says where keys belong, never the value."""
     topics = ["topics=llm", "topics.model=m"] if override.startswith("topics") else []
     with pytest.raises(ConfigError) as err:
@@ -403,20 +404,22 @@ def test_llm_queries_config_needs_an_endpoint_or_follows_synthesis():
     assert settings[0] == settings[1] != settings[2]
 
 
-def _llm_queries_run(server: FakeOpenAI, tmp_path: Path, monkeypatch, *overrides: str) -> tuple[Pipeline, Pipeline]:
+def _llm_queries_run(server: FakeOpenAI, tmp_path: Path, monkeypatch, *overrides: str, fold: int | None = None
+                     ) -> Pipeline:
     """``queries=llm`` against the server, caches under tmp_path."""
     monkeypatch.setenv("HINS_ROOT", str(tmp_path))
     cfg = _compose(*overrides, "queries=llm", f"queries.base_url={server.url}", "queries.model=fake-model",
                    "queries.backoff_s=0.02", "queries.max_backoff_s=0.1", f"paths.cache_dir={tmp_path / 'cache'}")
-    return Pipeline(cfg, validate(cfg), tmp_path / "out")
+    return Pipeline(validate(cfg), tmp_path / "out", tmp_path / "cache", None, fold)
 
 
 def test_llm_queries_train_on_procedural_conversations(server, tmp_path, monkeypatch):
     pipe = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=smoke", "data.n_conversations=8")
     server.script("schema@queries")  # one answer repaired
-    data = pipe.prepare(None)
+    data = pipe.prepare()
     assert dict(server.requests) == {"topics": 8, "queries": 9}
-    _, convs, own, _ = pipe.conversations()
+    source = pipe.runner.run(pipe.source)
+    convs, own = source.conversations, source.queries
     for split in ("train", "val"):  # the LLM's 2+2+2 per conversation train and pick the checkpoint
         got = data.queries[split]
         assert len(got) == 6 * len(data.splits[split]) and all(is_llm_query(q) for q in got)
@@ -432,8 +435,8 @@ def test_llm_queries_train_on_procedural_conversations(server, tmp_path, monkeyp
     assert stats["llm"]["repaired"] == {"queries": 1} and stats["llm"]["usage"]["calls"] == 17
     assert stats["source_queries"]["kept"] == len(own)
     again = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=smoke", "data.n_conversations=8",
-                             "queries.concurrency=3").prepare(None)  # the artifact, not the LLM, answers
-    assert sum(server.requests.values()) == 17 and again.query_key == data.query_key
+                             "queries.concurrency=3").prepare()  # the artifact, not the LLM, answers
+    assert sum(server.requests.values()) == 17 and again.data_key == data.data_key
 
 
 def test_llm_queries_dry_run_costs_the_real_prompts_and_sends_nothing(server, tmp_path, monkeypatch):
@@ -444,7 +447,7 @@ def test_llm_queries_dry_run_costs_the_real_prompts_and_sends_nothing(server, tm
     estimate = pipe.dry_run()
     assert not server.requests and estimate["calls"] == {"topics": 8, "queries": 8} and estimate["cost_usd"] > 0
     assert json.loads((tmp_path / "out" / "dry_run.json").read_text()) == estimate
-    sent = _llm_queries_run(server, tmp_path, monkeypatch, *overrides).prepare(None).stats["queries"]["llm"]["usage"]
+    sent = _llm_queries_run(server, tmp_path, monkeypatch, *overrides).prepare().stats["queries"]["llm"]["usage"]
     assert sent["calls"] == 16
     words = estimate["total_input_tokens"] / 1.4  # the estimate's tokens per word
     assert abs(words - sent["input_tokens"]) < 0.05 * sent["input_tokens"], (words, sent)
@@ -477,9 +480,10 @@ def _locomo_40_turns(tmp_path: Path) -> Path:
 def test_llm_queries_train_on_locomo_while_its_questions_evaluate(server, tmp_path, monkeypatch):
     path = _locomo_40_turns(tmp_path)
     pipe = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=locomo_cv", "model=tiny_random",
-                            f"data.path={path}", "negatives.k=3", "negatives.group_size=2", "queries.max_repairs=0")
+                            f"data.path={path}", "negatives.k=3", "negatives.group_size=2", "queries.max_repairs=0",
+                            fold=0)
     server.script("schema@queries")  # one conversation's queries stay invalid: dropped and counted
-    data = pipe.prepare(None, 0)
+    data = pipe.prepare()
     assert dict(server.requests) == {"topics": 4, "queries": 4}
     corpus = load_locomo(path)
     test = set(data.splits["test"])
@@ -493,7 +497,8 @@ def test_llm_queries_train_on_locomo_while_its_questions_evaluate(server, tmp_pa
     assert stats["generated"] == 24 and stats["kept"] == 18 and stats["dropped"] == {"invalid LLM answer (queries)": 6}
     assert stats["llm"]["dropped_conversations"] == 1 and stats["llm"]["dropped_steps"] == {"queries": 1}
     assert "expected 2 questions about each of" in stats["llm"]["drop_errors"]["queries"][0]
-    assert stats["source_queries"]["kept"] == len(pipe.conversations()[2])  # every valid one, as the file gives it
+    own = pipe.runner.run(pipe.source).queries
+    assert stats["source_queries"]["kept"] == len(own)  # every valid one, as the file gives it
 
 
 # ---- the whole pipeline as a subprocess (python -m hins.run ...): 15-30 s each ----

@@ -1,7 +1,8 @@
-"""LLM synthesis backend (``synthesis=openai``), LLM topic clustering (``topics=llm``) and LLM queries for
-the conversations of any source (``queries=llm``).
+"""LLM synthesis backend (``synthesis=openai``), and the LLM steps it shares with LLM topic clustering
+(``topics=llm``, hins.stages.topics_llm) and LLM queries for the conversations of any source (``queries=llm``,
+hins.stages.queries_llm).
 
-Every LLM step of the paper (paper-facts §1.3-1.7) is a prompt file (hins/synthesis/prompts/, named in the
+Every LLM step of the paper's data construction (§3: events, brief, conversation, topics, queries) is a prompt file (hins/synthesis/prompts/, named in the
 config) rendered with the step's inputs as JSON, and an answer schema (hins/synthesis/schemas.py). An answer
 that breaks the schema is asked again with the problems listed, up to ``max_repairs`` times, then dropped and
 counted (as is a request the endpoint refuses, e.g. too long for the model): a conversation is kept only when
@@ -29,9 +30,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hins.config import LLMEndpointConfig, LLMQueriesConfig, LLMSynthesisConfig, LLMTopicsConfig
-from hins.queries import LLM_QID_TAG
-from hins.records import Conversation, Event, Message, Persona, Query
+from hins.core.config import LLMEndpointConfig, LLMSynthesisConfig
+from hins.core.records import Conversation, Event, Message, Persona, Query
 from hins.synthesis.llm_client import LLMClient, LLMRefused, Usage, cost_usd
 from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
 from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
@@ -151,7 +151,7 @@ class _Steps:
         for i, q in enumerate(answer.queries):
             evidence_ids = sorted(set(q.evidence))
             target = q.target
-            if q.about == "both":  # DESIGN: a shared query's target is the speaker with most evidence messages
+            if q.about == "both":  # a shared query's target: the speaker with most evidence messages
                 said = Counter(speakers[m] for m in evidence_ids)
                 target = max(names, key=lambda n: (said[n], n == q.target))
             kind = {names[0]: "p1", names[1]: "p2"}.get(q.about, "shared")
@@ -257,8 +257,10 @@ class LLMSynthesizer:
                                       for i, t in enumerate(turns.messages)])
         return await self.steps.annotate(conv, EVIDENCE_RANGE)
 
-    def synthesize(self, jobs: Sequence[Job]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
-        """All conversations concurrently; those with an invalid step are dropped and counted in the stats."""
+    def synthesize(self, jobs: Sequence[Job], progress: Any = None
+                   ) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
+        """All conversations concurrently; those with an invalid step are dropped and counted in the stats. The
+        progress bar is the client's own (tokens and cost beside the count), not the runner's ``progress``."""
         return _batch(self.steps, "LLM synthesis", jobs, self._dialogue)
 
     def annotate(self, conversations: Sequence[Conversation]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
@@ -323,68 +325,3 @@ def _words(text: str) -> int:
 
 def _tokens(words: float) -> int:
     return math.ceil(words * _TOKENS_PER_WORD)
-
-
-class LLMTopics:
-    """``topics=llm``: the LLM clusters every conversation of any source (paper Eq. 12), concurrently.
-    A conversation whose answers stay invalid keeps one topic per session (one in all for a single session)
-    and is counted, so the labels never come from an invalid answer."""
-
-    needs_embeddings = False
-
-    def __init__(self, **settings: Any):
-        self.settings = LLMTopicsConfig.model_validate(settings)
-        self.steps = _Steps(self.settings)
-        self.last_stats: dict[str, Any] = {}
-
-    def assign_all(self, conversations: Sequence[Conversation],
-                   progress: Callable[[int], None] | None = None) -> dict[str, list[str]]:
-        k = (self.settings.k_min, self.settings.k_max)
-        results, usage = _run_all(self.steps, f"LLM topics ({self.settings.model})", conversations,
-                                  lambda conv: self.steps.cluster(conv, k))
-        labels = {}
-        for conv, got in zip(conversations, results):
-            labels[conv.cid] = got if got is not None else [m.session or "all" for m in conv.messages]
-            if progress:
-                progress(1)
-        self.last_stats = {"fallback_conversations": sum(r is None for r in results), **self.steps.stats(usage)}
-        return labels
-
-
-class LLMQueries:
-    """``queries=llm``: the LLM writes the training queries for the conversations of any source (procedural,
-    LoCoMo-format), concurrently: per conversation, topic clusters (the topics the queries prompt offers), then
-    2 questions about each person and 2 shared ones, each with a target, a topic and evidence_min-evidence_max
-    evidence ids. A conversation whose answers stay invalid after the repairs gets no query; the queries lost
-    are counted by reason. Query ids carry ``LLM_QID_TAG``, so the pipeline tells them from the source's own."""
-
-    def __init__(self, **settings: Any):
-        self.settings = LLMQueriesConfig.model_validate(settings)
-        self.steps = _Steps(self.settings)
-
-    def generate(self, conversations: Sequence[Conversation]) -> tuple[list[Query], dict[str, Any]]:
-        evidence = (self.settings.evidence_min, self.settings.evidence_max)
-        _, queries, stats = _batch(self.steps, "LLM queries", conversations,
-                                   lambda conv: self.steps.annotate(conv, evidence, LLM_QID_TAG))
-        per_conversation = 3 * QUERIES_PER_KIND
-        stats["requested_queries"] = per_conversation * len(conversations)
-        stats["lost_queries"] = {f"invalid LLM answer ({step})": per_conversation * n
-                                 for step, n in sorted(stats["dropped_steps"].items())}
-        return queries, stats
-
-    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any]:
-        """Calls, tokens and cost of ``generate`` without repairs, spending nothing: the topics prompts are the
-        real ones; the queries prompts are too, with TOPIC_RANGE's midpoint of placeholder topic labels."""
-        evidence = (self.settings.evidence_min, self.settings.evidence_max)
-        system = _words(self.steps.templates["system"].template)
-        calls: Counter[str] = Counter()
-        words_in: Counter[str] = Counter()
-        out_words = {"topics": 0.0, "queries": 3 * QUERIES_PER_KIND * (14 + _mid(evidence))}
-        labels = [f"topic {i}" for i in range(int(_mid(TOPIC_RANGE)))]
-        for conv in conversations:
-            for step, prompt in (("topics", self.steps.topics_prompt(conv, TOPIC_RANGE)),
-                                 ("queries", self.steps.queries_prompt(conv, labels, evidence))):
-                calls[step] += 1
-                words_in[step] += system + _words(prompt)
-            out_words["topics"] += (TOPIC_RANGE[1] * 6 + 1.5 * len(conv.messages)) / len(conversations)
-        return _estimate_report(self.settings, len(conversations), calls, words_in, out_words)

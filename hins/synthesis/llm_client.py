@@ -31,8 +31,8 @@ from typing import Any
 
 import openai
 
-from hins.config import LLMEndpointConfig
-from hins.logging_utils import scrub
+from hins.core.config import LLMEndpointConfig
+from hins.core.logging_utils import scrub
 
 log = logging.getLogger(__name__)
 # The HTTP transports log every request at INFO: 10^5 lines in a run's log. Their warnings still show.

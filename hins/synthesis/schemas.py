@@ -1,4 +1,4 @@
-"""What each LLM step must answer (paper-facts §1.3-1.7, §4), as pydantic models.
+"""What each LLM step must answer (the rules of the paper's data construction, §3), as pydantic models.
 
 An answer is parsed with ``parse(schema, text, **context)``; the context carries what the rules depend on
 (the person's name, the number of messages, who said which message, the evidence range). Every rule a
