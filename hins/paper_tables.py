@@ -225,8 +225,8 @@ def locomo_conversations(params: PaperTablesConfig) -> tuple[Any, list[Any]]:
 
 def table1(params: PaperTablesConfig, models: dict[str, str], out: Path, corpus: Any, convs: list[Any]
            ) -> tuple[str, dict[str, Any]]:
-    from hins.pipeline import _progress
     from hins.evaluation.qa import evaluate_qa, qa_table
+    from hins.stages.runner import progress_bar
 
     sections, summary = [], {}
     for system in params.systems:
@@ -234,11 +234,10 @@ def table1(params: PaperTablesConfig, models: dict[str, str], out: Path, corpus:
         for label, location in models.items():
             memory = make_memory(system, location, out / "stores" / system / label, params)
             try:
-                bar, task = _progress(f"{system} / {label}: storing conversations", len(convs))
-                with bar:
+                with progress_bar(f"{system} / {label}: storing conversations", len(convs)) as advance:
                     for conv in convs:
                         memory.add_conversation(conv)
-                        bar.advance(task)
+                        advance()
                 result = evaluate_qa(corpus, memory.search_many, params.top_k, params.llm, answer=params.answer,
                                      categories=params.locomo.categories, cids=[c.cid for c in convs],
                                      llm_key="llm")

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -113,12 +112,12 @@ def test_mined_negatives_are_the_top_ranked_below_the_margin():
     assert stats.dropped_samples == 0
     # K=40 asks for more than lie below the margin (positive 0: c0's 3..19 and c1's 20; positive 2: 5..19 and 20):
     # a sample keeps those it has, unless shortfall=drop.
-    few, few_stats = build_samples({"c0": conv, "c1": other}, [query], labels, replace(spec, k=40), seed=0,
-                                   ranker=ranker)
+    few, few_stats = build_samples({"c0": conv, "c1": other}, [query], labels, spec.model_copy(update={"k": 40}),
+                                   seed=0, ranker=ranker)
     assert {s.pos: len(s.negs) for s in few} == {0: 37, 2: 35} and few_stats.masked_slots == 3 + 5
     assert few_stats.distinct_min == 35 and few_stats.short_samples == 2
-    none, none_stats = build_samples({"c0": conv, "c1": other}, [query], labels, replace(spec, k=40, shortfall="drop"),
-                                     seed=0, ranker=ranker)
+    none, none_stats = build_samples({"c0": conv, "c1": other}, [query], labels,
+                                     spec.model_copy(update={"k": 40, "shortfall": "drop"}), seed=0, ranker=ranker)
     assert none == [] and none_stats.dropped_samples == 2
     with pytest.raises(ValueError, match="needs the base model"):
         build_samples({"c0": conv, "c1": other}, [query], labels, spec, seed=0)
