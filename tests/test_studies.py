@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from hins.studies.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci
-from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
+from hins.stages.calibration import CLASSES, distractor_tiers, proportions, ratio_string
 from hins.core.config import validate
 from hins.stages.negatives import Ranker, build_samples
 from hins.core.records import Conversation, Message, Query
