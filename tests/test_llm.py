@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +30,7 @@ from hins.pipeline import Pipeline
 from hins.queries import is_llm_query
 from hins.records import Conversation
 from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _run_all, _Steps
-from hins.synthesis.llm_client import Answer, LLMFatal, LLMUnavailable
+from hins.synthesis.llm_client import Answer, CallCache, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
                                     parse)
@@ -141,7 +143,7 @@ def test_conversation_schema_wants_each_person_to_greet_and_feeds_it_back():
         def __init__(self, *texts: str):
             self.texts, self.prompts = list(texts), []
 
-        async def complete(self, step, messages, salt=""):
+        async def complete(self, step, messages, salt="", schema=None):
             self.prompts.append(messages)
             return Answer(self.texts.pop(0), 1, 1)
 
@@ -223,6 +225,51 @@ def test_cache_replays_every_call_and_cuts_a_torn_line(server, tmp_path):
     assert [c.to_dict() for c in again[0]] == [c.to_dict() for c in first[0]] and again[1] == first[1]
     assert again[2]["usage"]["cached"] == sent and again[2]["usage"]["calls"] == 0
     assert cache.read_text().splitlines() == lines
+
+
+def test_two_jobs_sharing_the_cache_send_each_call_once(server, tmp_path):
+    """Two processes (a sweep's jobs) need the same calls at the same time: the server answers each once, both
+    get the same conversations and queries, and the cache holds each call once."""
+    server.delay_s = 0.2  # calls last long enough for the two jobs to meet on them
+    settings = json.dumps(_settings(server, tmp_path, concurrency=4, timeout_s=10.0))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    jobs = []
+    for i in range(2):
+        args = [settings, "3", tmp_path / f"job{i}.json", tmp_path / f"ready{i}", tmp_path / "go"]
+        jobs.append(subprocess.Popen([sys.executable, "-m", "tests.llm_cache_job", *map(str, args)], cwd=ROOT, env=env))
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{i}").exists() for i in range(2)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    assert [job.wait(timeout=180) for job in jobs] == [0, 0]
+    first, second = (json.loads((tmp_path / f"job{i}.json").read_text()) for i in range(2))
+    assert len(first["conversations"]) == 3 and len(first["queries"]) == 18
+    assert first["conversations"] == second["conversations"] and first["queries"] == second["queries"]
+    assert len(server.answered) == 3 * 7 and set(server.answered.values()) == {1}
+    assert first["usage"]["calls"] + second["usage"]["calls"] == 3 * 7
+    keys = [json.loads(line)["key"] for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert sorted(keys) == sorted(server.answered)
+
+
+def test_a_live_writers_unfinished_line_is_never_cut(tmp_path):
+    """A run starting while another is half-way through writing a line waits for it, and keeps the line; only
+    a line whose writer is gone (its lock released with it) is cut (test_cache_replays_every_call_...)."""
+    path = tmp_path / "calls.jsonl"
+    line = json.dumps({"key": "k1", "step": "brief", "model": "m", "text": "{}", "input_tokens": 1,
+                       "output_tokens": 1}).encode() + b"\n"
+    writer = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    fcntl.flock(writer, fcntl.LOCK_EX)  # what CallCache holds while it writes
+    os.write(writer, line[:20])
+    cache = CallCache(path)
+    opening = threading.Thread(target=cache.open)
+    opening.start()
+    opening.join(0.5)  # it waits for the writer
+    os.write(writer, line[20:])
+    fcntl.flock(writer, fcntl.LOCK_UN)
+    os.close(writer)
+    opening.join(30)
+    assert path.read_bytes() == line and cache.entries["k1"].text == "{}"
+    asyncio.run(cache.close())
 
 
 def test_concurrency_and_rate_limits_hold(server, tmp_path):
