@@ -33,7 +33,7 @@ from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, CallCache, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
-                                    parse)
+                                    parse, problem_kinds, response_schema)
 from hins.topics import assign_topics
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, valid_answer
@@ -180,6 +180,39 @@ def test_topics_and_queries_schemas_check_ids_speakers_and_evidence():
     assert "topic 'weather' is not one of" in msg
 
 
+def test_response_schema_says_what_a_grammar_can_of_each_step():
+    """The schema sent to a constraining server: the pydantic model's, closed, narrowed by the parse context."""
+    events = response_schema(EventsAnswer, name="Ann Lee", n_events=6)["properties"]["events"]
+    assert events["minItems"] == events["maxItems"] == 6
+    assert events["items"]["properties"]["category"]["enum"] == ["routine", "social", "hobby", "mundane"]
+    assert events["items"]["required"] == ["text", "category", "theme"] and not events["items"]["additionalProperties"]
+    turns = response_schema(ConversationAnswer, n_messages=4, events=["A1", "B1"])["properties"]["messages"]
+    assert [t["properties"]["speaker"] for t in turns["prefixItems"]] == [{"const": s} for s in "ABAB"]
+    assert turns["items"] is False and turns["prefixItems"][0]["properties"]["event"]["anyOf"][0]["enum"] == ["A1", "B1"]
+    speakers = ["Ann", "Bo", "Ann", "Bo", "Ann"]
+    topic = response_schema(TopicsAnswer, speakers=speakers, k_min=2, k_max=3)["properties"]["topics"]
+    assert (topic["minItems"], topic["maxItems"]) == (2, 3)
+    ids = topic["items"]["properties"]["messages"]
+    assert {n: p["items"]["enum"] for n, p in ids["properties"].items()} == {"Ann": [0, 2, 4], "Bo": [1, 3]}
+    assert ids["required"] == ["Ann", "Bo"]
+    queries = response_schema(QueriesAnswer, speakers=speakers, names=["Ann", "Bo"], topics=["t1", "t2"], per_kind=2,
+                              evidence=(2, 3))["properties"]["queries"]["prefixItems"]
+    assert [q["properties"]["about"]["const"] for q in queries] == ["Ann", "Ann", "Bo", "Bo", "both", "both"]
+    assert [q["properties"]["target"] for q in queries[::2]] == [{"const": "Ann"}, {"const": "Bo"},
+                                                                 {"enum": ["Ann", "Bo"]}]
+    evidence = queries[0]["properties"]["evidence"]
+    assert (evidence["minItems"], evidence["maxItems"], evidence["items"]["enum"]) == (2, 3, list(range(5)))
+    assert queries[0]["properties"]["topic"]["enum"] == ["t1", "t2"]
+
+
+def test_problem_kinds_drop_the_specifics():
+    problems = ("- expected exactly 6 events, got 5; events[2] has 8 words, expected 10-25; events[3] does not name "
+                "Ann (use the name, not a pronoun); and 2 more\n- events.0.category: Input should be 'routine'")
+    assert problem_kinds(problems) == {"expected exactly N events, got N", "events[…] has N words, expected N-N",
+                                       "events[…] does not name X", "events.N.category: Input should be '…'"}
+    assert problem_kinds("not valid JSON (Expecting value at line 1, column 1)") == {"not valid JSON"}
+
+
 # ---- the backend against the scripted server ----
 def test_repairs_and_transport_retries(server, tmp_path):
     server.script("malformed@events", "schema@conversation", "schema@topics", "schema@queries", "429@brief", "500",
@@ -208,6 +241,8 @@ def test_invalid_output_is_dropped_and_counted(server, tmp_path):
     convs, queries, stats = _synth(server, tmp_path, max_repairs=1).synthesize(jobs)
     assert sum(server.requests.values()) == sent  # replayed from the cache, drops included
     assert stats["dropped_steps"] == {"conversation": 1, "queries": 1} and stats["dropped_conversations"] == 2
+    assert stats["drop_reasons"]["queries"] == {"not valid JSON": 1}
+    assert stats["drop_reasons"]["conversation"]["expected exactly N messages, got N"] == 1
     assert [c.cid for c in convs] == [jobs[2][0]] and len(queries) == 6
     _assert_valid(convs[0], queries)
 
@@ -270,6 +305,24 @@ def test_a_live_writers_unfinished_line_is_never_cut(tmp_path):
     opening.join(30)
     assert path.read_bytes() == line and cache.entries["k1"].text == "{}"
     asyncio.run(cache.close())
+
+
+def test_json_schema_goes_in_response_format_in_either_form(server, tmp_path):
+    _synth(server, tmp_path).synthesize(_jobs(1))
+    assert server.formats["conversation"] == {"type": "json_object"}  # json_mode alone
+    sent = sum(server.requests.values())
+    _, _, stats = _synth(server, tmp_path, json_schema="json_object").synthesize(_jobs(1))
+    assert sum(server.requests.values()) == 2 * sent and stats["usage"]["cached"] == 0  # a schema: new requests
+    fmt = server.formats["conversation"]
+    assert fmt["type"] == "json_object" and len(fmt["schema"]["properties"]["messages"]["prefixItems"]) == 40
+    _, _, stats = _synth(server, tmp_path, json_schema="json_schema").synthesize(_jobs(1))
+    fmt = server.formats["queries"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "queries"
+    assert len(fmt["json_schema"]["schema"]["properties"]["queries"]["prefixItems"]) == 6
+    assert stats["asked"] == stats["valid_first"] == {"events": 2, "brief": 2, "conversation": 1, "topics": 1,
+                                                      "queries": 1}
+    steps = stats["usage"]["steps"]
+    assert sum(s["calls"] for s in steps.values()) == sent and all(s["output_tokens"] > 0 for s in steps.values())
 
 
 def test_concurrency_and_rate_limits_hold(server, tmp_path):
