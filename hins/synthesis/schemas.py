@@ -76,6 +76,9 @@ class EventsAnswer(_Answer):
             _word_range(problems, f"events[{i}]", e.text, EVENT_WORDS)
             if not re.search(rf"\b{re.escape(first)}\b", e.text):
                 problems.append(f"events[{i}] does not name {first} (use the name, not a pronoun)")
+        texts = Counter(" ".join(e.text.lower().split()) for e in self.events)
+        if any(n > 1 for n in texts.values()):
+            problems.append("events repeat: write each event once")
         missing = [c for c in CATEGORIES if c not in {e.category for e in self.events}]
         if missing:
             problems.append(f"every kind of event must appear at least once (missing {missing})")
