@@ -136,3 +136,24 @@ def test_every_llm_step_against_the_real_local_server(real_server, tmp_path):
         shaped["queries"] += 1
     # Constrained sampling: every answer is JSON in its schema's shape (one cut off at max_tokens would not be).
     assert all(shaped[step] == len(answers[step]) for step in shaped) and shaped["events"] and shaped["topics"]
+
+
+def test_the_experiment_table_reads_the_per_step_stats():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llm_table", ROOT / "experiments" / "llm_local" / "table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    block = {"model": "m", "requested_conversations": 2, "conversations": 1, "asked": {"events": 4, "brief": 4},
+             "valid_first": {"events": 1, "brief": 3}, "repaired": {"events": 1}, "dropped_steps": {"events": 2,
+             "brief": 1}, "drop_reasons": {"events": {"events[…] does not name X": 2}},
+             "usage": {"calls": 11, "cached": 0, "input_tokens": 5000, "output_tokens": 900, "wall_s": 300.0,
+                       "output_tokens_per_s": 3.0,
+                       "steps": {"events": {"calls": 6, "input_tokens": 3000, "output_tokens": 700, "seconds": 200.4},
+                                 "brief": {"calls": 5, "input_tokens": 2000, "output_tokens": 200, "seconds": 99.6}}}}
+    out = mod.table(block)
+    assert "| events | 4 | 1 | 1 | 2 | 6 | 3,000 | 700 | 200 | events[…] does not name X (2) |" in out
+    assert "| brief | 4 | 3 | 0 | 1 | 5 | 2,000 | 200 | 100 |  |" in out
+    assert "1 of 2 conversations kept; 11 calls answered" in out and "3.0 output tokens/s" in out
+    assert set(mod.llm_blocks({"source": {"synthesis": block}, "queries": {"llm": block}})) == {"synthesis",
+                                                                                                  "queries=llm"}
