@@ -33,7 +33,7 @@ from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, CallCache, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
-                                    parse, problem_kinds, response_schema)
+                                    copies, parse, problem_kinds, response_schema)
 from hins.topics import assign_topics
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, valid_answer
@@ -203,6 +203,18 @@ def test_response_schema_says_what_a_grammar_can_of_each_step():
     evidence = queries[0]["properties"]["evidence"]
     assert (evidence["minItems"], evidence["maxItems"], evidence["items"]["enum"]) == (2, 3, list(range(5)))
     assert queries[0]["properties"]["topic"]["enum"] == ["t1", "t2"]
+
+
+def test_an_answer_copying_the_task_is_invalid():
+    """SmolLM2-135M took the prompt's example event over as an event and pasted the example brief."""
+    task = ("Answer shape: {\"events\": [{\"text\": \"Ann walked the dog along the river before work, as on every "
+            "weekday morning.\"}]}")
+    answer = _answer("events", person={"name": "Ann Lee"})
+    assert parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)  # its own words pass
+    answer["events"][2]["text"] = "Ann walked the dog along the river before work, as on every weekday morning."
+    with pytest.raises(InvalidAnswer, match=r"events\[2\]\.text copies the task's words \(Ann walked the dog"):
+        parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)
+    assert copies({"label": "the river before work"}, task) == []  # fewer than COPY_WORDS words never count
 
 
 def test_problem_kinds_drop_the_specifics():

@@ -95,7 +95,7 @@ class _Steps:
                 problems = str(err)
                 break
             try:
-                parsed = parse(schema, answer.text, **context)
+                parsed = parse(schema, answer.text, prompt, **context)
             except InvalidAnswer as err:
                 self.invalid[step] += 1
                 problems = str(err)

@@ -366,20 +366,44 @@ def _tuple(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "array", "prefixItems": items, "items": False, "minItems": len(items), "maxItems": len(items)}
 
 
-def parse(schema: type[S], text: str, **context: Any) -> S:
-    """The answer as ``schema``; raises InvalidAnswer with every problem, phrased for the model."""
+COPY_WORDS = 8  # this many words in a row from the task (its example, its input) in an answer are a copy
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    toks = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)}
+
+
+def copies(data: Any, task: str, where: str = "") -> list[str]:
+    """Where the answer's strings repeat COPY_WORDS words in a row of the task: an example sentence taken over
+    (small models do: six events that are the prompt's example, the example brief), a query that quotes its
+    evidence, a message that pastes an event. Labels and names are shorter and never count."""
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in copies(v, task, f"{where}.{k}" if where else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in copies(v, task, f"{where}[{i}]")]
+    if isinstance(data, str) and _ngrams(data, COPY_WORDS) & _ngrams(task, COPY_WORDS):
+        return [f"{where} copies the task's words ({' '.join(data.split()[:6])} ...): write your own"]
+    return []
+
+
+def parse(schema: type[S], text: str, task: str | None = None, **context: Any) -> S:
+    """The answer as ``schema``; raises InvalidAnswer with every problem, phrased for the model. ``task``: the
+    prompt, whose sentences the answer must not copy (``copies``)."""
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text
     try:
         data = json.loads(body)
     except json.JSONDecodeError as err:
         raise InvalidAnswer(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    lines = [f"- {problem}" for problem in (copies(data, task) if task else [])]
     try:
-        return schema.model_validate(data, context=context)
+        answer = schema.model_validate(data, context=context)
     except ValidationError as err:
-        lines = []
         for e in err.errors(include_url=False):
             where = ".".join(str(p) for p in e["loc"])
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"- {where}: {msg}" if where else f"- {msg}")
-        raise InvalidAnswer("\n".join(lines)) from None
+    if lines:
+        raise InvalidAnswer("\n".join(lines))
+    return answer
