@@ -502,6 +502,17 @@ def test_llm_topics_config_follows_synthesis_or_stands_alone():
     assert cfg.topics.base_url == "http://h/v1" and cfg.topics.cache_path == cfg.synthesis.cache_path
 
 
+def test_synthesis_local_composes_and_the_llm_groups_follow_it():
+    cfg = _compose("synthesis=local", "topics=llm", "queries=llm")
+    validate(cfg)
+    assert cfg.synthesis.base_url == "http://127.0.0.1:8080/v1" and cfg.synthesis.json_schema == "json_object"
+    assert cfg.synthesis._target_ == "hins.synthesis.llm.LLMSynthesizer" and cfg.synthesis.concurrency == 1
+    assert cfg.topics.json_schema == cfg.queries.json_schema == "json_object"
+    assert _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m").synthesis.json_schema is None
+    with pytest.raises(ConfigError, match="synthesis.json_schema"):
+        validate(_compose("synthesis=local", "synthesis.json_schema=grammar"))
+
+
 def test_llm_queries_config_needs_an_endpoint_or_follows_synthesis():
     with pytest.raises(ConfigError) as err:
         validate(_compose("queries=llm"))
