@@ -489,6 +489,11 @@ class LLMEndpointConfig(_Strict):
     temperature: float = Field(ge=0, le=2)
     max_tokens: int = Field(ge=16)
     json_mode: bool  # response_format=json_object (OpenAI, vLLM, Ollama support it)
+    # Each step's answer schema sent in response_format, for servers that constrain sampling to it (a small
+    # model then at least returns the answer's shape): "json_schema" = {"type": "json_schema", "json_schema":
+    # {"name", "schema"}} (OpenAI, vLLM, Ollama, llama.cpp's llama-server); "json_object" = {"type":
+    # "json_object", "schema"} (llama-cpp-python's server); None: no schema (json_mode alone).
+    json_schema: Literal["json_schema", "json_object"] | None = None
     price_input_per_1k: float = Field(ge=0)  # USD per 1,000 prompt tokens, for the cost estimate
     price_output_per_1k: float = Field(ge=0)
     cache_path: str

@@ -35,7 +35,7 @@ from hins.core.records import Conversation, Event, Message, Persona, Query
 from hins.synthesis.llm_client import LLMClient, LLMRefused, Usage, cost_usd
 from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
 from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
-                                    TopicsAnswer, parse)
+                                    TopicsAnswer, parse, problem_kinds, response_schema)
 
 A = TypeVar("A", bound=BaseModel)
 Job = tuple[str, Persona, Persona]  # conversation id, P1, P2
@@ -73,6 +73,9 @@ class _Steps:
         self.repaired: Counter[str] = Counter()  # steps that needed a re-ask and then passed
         self.dropped: Counter[str] = Counter()  # steps given up after max_repairs, refused or not possible
         self.drop_errors: dict[str, list[str]] = {}  # step -> why it was dropped, for the first few drops
+        self.asked: Counter[str] = Counter()  # steps asked (repairs not counted)
+        self.valid_first: Counter[str] = Counter()  # steps whose first answer passed
+        self.drop_reasons: dict[str, Counter[str]] = {}  # step -> the kinds of problem of the dropped answers
         self.client: LLMClient | None = None
 
     def render(self, step: str, inputs: dict[str, Any], **fields: Any) -> str:
@@ -83,28 +86,30 @@ class _Steps:
         messages = [{"role": "system", "content": self.templates["system"].substitute()},
                     {"role": "user", "content": prompt}]
         problems = ""
+        self.asked[step] += 1
+        shape = response_schema(schema, **context) if self.settings.json_schema else None
         for attempt in range(self.settings.max_repairs + 1):
             try:
-                answer = await self.client.complete(step, messages, salt)
+                answer = await self.client.complete(step, messages, salt, shape)
             except LLMRefused as err:  # too long for the model, filtered: a re-ask cannot help
                 problems = str(err)
                 break
             try:
-                parsed = parse(schema, answer.text, **context)
+                parsed = parse(schema, answer.text, prompt, **context)
             except InvalidAnswer as err:
                 self.invalid[step] += 1
                 problems = str(err)
                 messages = [*messages, {"role": "assistant", "content": answer.text},
                             {"role": "user", "content": self.templates["repair"].substitute(error=str(err))}]
                 continue
-            if attempt:
-                self.repaired[step] += 1
+            (self.repaired if attempt else self.valid_first)[step] += 1
             return parsed
         self.drop(step, problems)
         return None
 
     def drop(self, step: str, problems: str) -> None:
         self.dropped[step] += 1
+        self.drop_reasons.setdefault(step, Counter()).update(problem_kinds(problems))
         examples = self.drop_errors.setdefault(step, [])
         if len(examples) < _DROP_EXAMPLES:
             examples.append(problems)
@@ -160,8 +165,10 @@ class _Steps:
         return conv, queries
 
     def stats(self, usage: Usage) -> dict[str, Any]:
-        return {"model": self.settings.model, "invalid_answers": dict(self.invalid),
+        return {"model": self.settings.model, "asked": dict(self.asked), "invalid_answers": dict(self.invalid),
+                "valid_first": dict(self.valid_first),
                 "repaired": dict(self.repaired), "dropped_steps": dict(self.dropped),
+                "drop_reasons": {step: dict(c.most_common()) for step, c in self.drop_reasons.items()},
                 "drop_errors": self.drop_errors, "usage": usage.to_dict()}
 
 
