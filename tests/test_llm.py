@@ -188,7 +188,8 @@ def test_response_schema_says_what_a_grammar_can_of_each_step():
     assert events["items"]["required"] == ["text", "category", "theme"] and not events["items"]["additionalProperties"]
     turns = response_schema(ConversationAnswer, n_messages=4, events=["A1", "B1"])["properties"]["messages"]
     assert [t["properties"]["speaker"] for t in turns["prefixItems"]] == [{"const": s} for s in "ABAB"]
-    assert turns["items"] is False and turns["prefixItems"][0]["properties"]["event"]["anyOf"][0]["enum"] == ["A1", "B1"]
+    assert turns["items"] is False
+    assert turns["prefixItems"][0]["properties"]["event"]["anyOf"][0]["enum"] == ["A1", "B1"]
     speakers = ["Ann", "Bo", "Ann", "Bo", "Ann"]
     topic = response_schema(TopicsAnswer, speakers=speakers, k_min=2, k_max=3)["properties"]["topics"]
     assert (topic["minItems"], topic["maxItems"]) == (2, 3)
@@ -211,6 +212,7 @@ def test_an_answer_copying_the_task_is_invalid():
             "weekday morning.\"}]}")
     answer = _answer("events", person={"name": "Ann Lee"})
     assert parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)  # its own words pass
+    assert parse(EventsAnswer, json.dumps(answer).replace("week 1", "week\t1"), task, name="Ann Lee", n_events=6)
     answer["events"][2]["text"] = "Ann walked the dog along the river before work, as on every weekday morning."
     with pytest.raises(InvalidAnswer, match=r"events\[2\]\.text copies the task's words \(Ann walked the dog"):
         parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)
@@ -223,6 +225,8 @@ def test_problem_kinds_drop_the_specifics():
     assert problem_kinds(problems) == {"expected exactly N events, got N", "events[…] has N words, expected N-N",
                                        "events[…] does not name X", "events.N.category: Input should be '…'"}
     assert problem_kinds("not valid JSON (Expecting value at line 1, column 1)") == {"not valid JSON"}
+    assert problem_kinds("- events[0].text copies the task's words (Ann walked ...): write your own") == {
+        "events[…].text copies the task's words: write your own"}
 
 
 # ---- the backend against the scripted server ----
@@ -501,7 +505,8 @@ def test_synthesis_local_composes_and_the_llm_groups_follow_it():
     assert cfg.synthesis.base_url == "http://127.0.0.1:8080/v1" and cfg.synthesis.json_schema == "json_object"
     assert cfg.synthesis._target_ == "hins.synthesis.llm.LLMSynthesizer" and cfg.synthesis.concurrency == 1
     assert cfg.topics.json_schema == cfg.queries.json_schema == "json_object"
-    assert _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m").synthesis.json_schema is None
+    openai = _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m")
+    assert openai.synthesis.json_schema is None
     with pytest.raises(ConfigError, match="synthesis.json_schema"):
         validate(_compose("synthesis=local", "synthesis.json_schema=grammar"))
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import socket
 import tomllib
-from collections import Counter
 
 import pytest
 import yaml
@@ -23,7 +22,8 @@ import yaml
 from hins.stages.personas import BuiltinPersonas
 from hins.stages.queries_llm import LLMQueries
 from hins.synthesis import local_server
-from hins.synthesis.llm import LLMSynthesizer
+from hins.synthesis.llm import LLMSynthesizer, _run_all
+from hins.synthesis.schemas import ConversationAnswer, QueriesAnswer
 from hins.synthesis.procedural import ProceduralSynthesizer
 from tests.conftest import CONF, ROOT
 
@@ -86,57 +86,62 @@ def _local_settings(base_url: str, cache: str, **over) -> dict:
 
 
 def _answers(cache) -> dict[str, list]:
-    """The answers in the call cache by step, as JSON (None where an answer is not JSON)."""
+    """The answers in the call cache by step, as JSON: constrained sampling makes every one parse (an answer
+    cut off at max_tokens would not; 2,048 tokens is several times what the steps here need)."""
     out: dict[str, list] = {}
     for line in cache.read_text().splitlines():
         rec = json.loads(line)
-        try:
-            answer = json.loads(rec["text"])
-        except ValueError:
-            answer = None
-        out.setdefault(rec["step"], []).append(answer)
+        out.setdefault(rec["step"], []).append(json.loads(rec["text"]))
     return out
 
 
 @pytest.mark.slow
 def test_every_llm_step_against_the_real_local_server(real_server, tmp_path):
-    """A small conversation's every step from SmolLM2-135M, and LLM topics and queries for a procedural
-    conversation: each step is answered, in the shape its schema constrains it to, and counted."""
+    """Each LLM step asked once of SmolLM2-135M, on the inputs of a procedural conversation (its people, events,
+    briefs, messages and topics), so every step is asked whatever the model answers the one before: every answer
+    comes in the shape its schema constrains it to, and is counted as valid or dropped."""
     cache = tmp_path / "calls.jsonl"
-    settings = _local_settings(real_server.base_url, str(cache), events_per_person=4, turns=5, max_repairs=1,
+    settings = _local_settings(real_server.base_url, str(cache), events_per_person=4, turns=5, max_repairs=0,
                                max_tokens=2048)
-    people = BuiltinPersonas(seed=0)
-    _, _, synth = LLMSynthesizer(seed=0, **settings).synthesize([("c000000", *people.pair(0))])
-    conv = ProceduralSynthesizer(seed=0).conversation("p000000", *people.pair(1))
-    queries = {k: v for k, v in settings.items() if k not in ("events_per_person", "turns", "dry_run")}
-    _, annotate = LLMQueries(**queries, source="llm", evidence_min=5, evidence_max=12).generate([conv])
-    for stats in (synth, annotate):
-        for step, n in stats["asked"].items():  # every asked step passed, was repaired, or was dropped
-            assert n == stats["valid_first"].get(step, 0) + stats["repaired"].get(step, 0) + \
-                stats["dropped_steps"].get(step, 0)
-    assert {"events", "brief", "conversation"} <= set(synth["usage"]["steps"])
-    assert set(annotate["usage"]["steps"]) == {"topics", "queries"} or annotate["dropped_steps"] == {"topics": 1}
-    answers = _answers(cache)
-    shaped = Counter()
-    for events in filter(None, answers["events"]):
-        assert len(events["events"]) == 4 and {e["category"] for e in events["events"]} <= {
-            "routine", "social", "hobby", "mundane"}
-        shaped["events"] += 1
-    for turns in filter(None, answers["conversation"]):
-        assert [t["speaker"] for t in turns["messages"]] == list("AB" * 5)
-        shaped["conversation"] += 1
+    synth = LLMSynthesizer(seed=0, **settings)
+    steps = synth.steps
+    conv = ProceduralSynthesizer(seed=0).conversation("p000000", *BuiltinPersonas(seed=0).pair(0))
+    events = [[e.text for e in conv.events if e.person == p.name][:4] for p in conv.personas]
+    topics = list(dict.fromkeys(m.topic for m in conv.messages))
     speakers = [m.speaker for m in conv.messages]
-    for topics in filter(None, answers["topics"]):
-        for topic in topics["topics"]:
-            assert set(topic["messages"]) == set(speakers)
-            assert all(speakers[i] == who for who, ids in topic["messages"].items() for i in ids)
-        shaped["topics"] += 1
-    for qs in filter(None, answers.get("queries", [])):
-        assert [q["about"] for q in qs["queries"]] == [*[conv.speakers[0]] * 2, *[conv.speakers[1]] * 2, "both", "both"]
-        assert all(5 <= len(q["evidence"]) <= 12 for q in qs["queries"])
-        shaped["queries"] += 1
-    # Constrained sampling: every answer is JSON in its schema's shape (one cut off at max_tokens would not be).
-    assert all(shaped[step] == len(answers[step]) for step in shaped) and shaped["events"] and shaped["topics"]
+
+    async def every_step(c):
+        await synth._events(c.personas[0])
+        await synth._brief(c.personas[0])
+        await steps.ask("conversation", ConversationAnswer, synth._conversation_prompt(c.speakers, c.briefs, events),
+                        {"n_messages": 10, "events": [f"{x}{i + 1}" for x in "AB" for i in range(4)]})
+        await steps.cluster(c, (2, 8))
+        await steps.ask("queries", QueriesAnswer, steps.queries_prompt(c, topics, (5, 12)),
+                        {"speakers": speakers, "names": c.speakers, "topics": topics, "per_kind": 2,
+                         "evidence": (5, 12)})
+
+    _, usage = _run_all(steps, "every step", [conv], every_step)
+    stats = steps.stats(usage)
+    assert stats["asked"] == {step: 1 for step in ("events", "brief", "conversation", "topics", "queries")}
+    for step in stats["asked"]:  # valid at once or dropped (no repairs asked for)
+        assert stats["valid_first"].get(step, 0) + stats["dropped_steps"].get(step, 0) == 1
+    assert {step: s["calls"] for step, s in stats["usage"]["steps"].items()} == stats["asked"]
+    answers = _answers(cache)
+    (events_answer,) = answers["events"]
+    assert len(events_answer["events"]) == 4 and {e["category"] for e in events_answer["events"]} <= {
+        "routine", "social", "hobby", "mundane"}
+    assert set(answers["brief"][0]) == {"brief"}
+    (turns,) = answers["conversation"]
+    assert [t["speaker"] for t in turns["messages"]] == list("AB" * 5)
+    (clusters,) = answers["topics"]
+    assert 2 <= len(clusters["topics"]) <= 8
+    for topic in clusters["topics"]:
+        assert set(topic["messages"]) == set(speakers)
+        assert all(speakers[i] == who for who, ids in topic["messages"].items() for i in ids)
+    a, b = conv.speakers
+    (queries,) = answers["queries"]
+    assert [q["about"] for q in queries["queries"]] == [a, a, b, b, "both", "both"]
+    assert all(q["topic"] in topics and 5 <= len(q["evidence"]) <= 12 for q in queries["queries"])
 
 
 def test_the_experiment_table_reads_the_per_step_stats():
@@ -151,10 +156,11 @@ def test_the_experiment_table_reads_the_per_step_stats():
              "usage": {"calls": 11, "cached": 0, "input_tokens": 5000, "output_tokens": 900, "wall_s": 300.0,
                        "output_tokens_per_s": 3.0,
                        "steps": {"events": {"calls": 6, "input_tokens": 3000, "output_tokens": 700, "seconds": 200.4},
-                                 "brief": {"calls": 5, "input_tokens": 2000, "output_tokens": 200, "seconds": 99.6}}}}
+                                 "brief": {"calls": 5, "cached": 2, "input_tokens": 2000, "output_tokens": 200,
+                                           "seconds": 99.6}}}}
     out = mod.table(block)
-    assert "| events | 4 | 1 | 1 | 2 | 6 | 3,000 | 700 | 200 | events[…] does not name X (2) |" in out
-    assert "| brief | 4 | 3 | 0 | 1 | 5 | 2,000 | 200 | 100 |  |" in out
+    assert "| events | 4 | 1 | 1 | 2 | 6 (0) | 3,000 | 700 | 200 | events[…] does not name X (2) |" in out
+    assert "| brief | 4 | 3 | 0 | 1 | 5 (2) | 2,000 | 200 | 100 |  |" in out
     assert "1 of 2 conversations kept; 11 calls answered" in out and "3.0 output tokens/s" in out
     assert set(mod.llm_blocks({"source": {"synthesis": block}, "queries": {"llm": block}})) == {"synthesis",
                                                                                                   "queries=llm"}

@@ -65,9 +65,10 @@ class LLMRefused(RuntimeError):
 @dataclass
 class StepUsage:
     """One step's calls answered by the endpoint in this run, their tokens and their request seconds (summed
-    over the calls: with several in flight they overlap)."""
+    over the calls: with several in flight they overlap), and its calls replayed from the cache."""
 
     calls: int = 0
+    cached: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     seconds: float = 0.0
@@ -393,6 +394,7 @@ class LLMClient:
 
     def _replay(self, step: str, hit: Answer | Refusal) -> Answer:
         self.usage.cached += 1
+        self.usage.steps.setdefault(step, StepUsage()).cached += 1
         if isinstance(hit, Refusal):
             raise LLMRefused(_refused(step, hit))
         self.usage.cached_input_tokens += hit.input_tokens

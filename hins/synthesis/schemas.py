@@ -299,7 +299,8 @@ class QueriesAnswer(_Answer):
 
 
 _SPECIFICS = ((re.compile(r"\([^)]*\)"), ""), (re.compile(r"\[[^\]]*\]"), "[…]"), (re.compile(r"\{[^}]*\}"), "{…}"),
-              (re.compile(r"'[^']*'"), "'…'"), (re.compile(r"(?<=\s)(?!Input\b|JSON\b)[A-Z][\w.-]*( [A-Z][\w.-]*)*"), "X"),  # names
+              (re.compile(r"'[^']*'"), "'…'"),
+              (re.compile(r"(?<=\s)(?!Input\b|JSON\b)[A-Z][\w.-]*( [A-Z][\w.-]*)*"), "X"),  # names
               (re.compile(r"\d+"), "N"))
 
 
@@ -313,7 +314,7 @@ def problem_kinds(problems: str) -> set[str]:
                 continue  # the count of problems beyond the first 12; the tail of a refusal
             for pattern, repl in _SPECIFICS:
                 problem = pattern.sub(repl, problem)
-            kinds.add(" ".join(problem.split()).rstrip(" :,"))
+            kinds.add(re.sub(r" ([:;,])", r"\1", " ".join(problem.split())).rstrip(" :,"))
     return kinds - {""}
 
 
@@ -393,7 +394,7 @@ def parse(schema: type[S], text: str, task: str | None = None, **context: Any) -
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text
     try:
-        data = json.loads(body)
+        data = json.loads(body, strict=False)  # a raw tab or newline inside a string is no reason to re-ask
     except json.JSONDecodeError as err:
         raise InvalidAnswer(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
     lines = [f"- {problem}" for problem in (copies(data, task) if task else [])]
