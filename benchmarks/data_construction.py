@@ -13,11 +13,17 @@ import argparse
 import gc
 import resource
 import time
+from pathlib import Path
 
-from hins.negatives import NegativeSpec, build_samples
-from hins.personas import BuiltinPersonas
-from hins.queries import calibrate
+from hydra import compose, initialize_config_dir
+
+from hins.core.config import validate
+from hins.stages.negatives import build_samples
+from hins.stages.personas import BuiltinPersonas
+from hins.stages.queries import filter_by_evidence
 from hins.synthesis.procedural import ProceduralSynthesizer
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def peak_mb() -> float:
@@ -40,6 +46,8 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[10_000, 200_000, 1_000_000])
     args = parser.parse_args()
 
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        negatives = validate(compose(config_name="config")).negatives  # negatives=hins
     rows = []
     t = time.perf_counter()
     convs, queries = synthesise(args.conversations)
@@ -50,9 +58,9 @@ def main() -> None:
         if n != len(convs):
             convs, queries = synthesise(n)
         labels = {cid: [m.topic for m in c.messages] for cid, c in convs.items()}
-        kept, _ = calibrate(queries, convs, labels, 5, 12)
+        kept, _ = filter_by_evidence(queries, convs, labels, 5, 12)
         t = time.perf_counter()
-        samples, _ = build_samples(convs, kept, labels, NegativeSpec(), seed=0)
+        samples, _ = build_samples(convs, kept, labels, negatives, seed=0)
         gc.collect()  # build_samples pauses the collector: the collection it defers is part of its cost
         secs = time.perf_counter() - t
         rows.append((f"negatives for {len(samples):,} samples ({n:,} conversations)", secs, peak_mb(),

@@ -25,7 +25,7 @@ MAX_LEN = 128
 
 
 def locomo_texts() -> list[str]:
-    from hins.locomo import default_path
+    from hins.evaluation.locomo import default_path
 
     data = json.loads(Path(default_path()).read_text())
     texts = []
@@ -76,7 +76,7 @@ def encode_variants(model_dir: str, embedder, device: str, st_batch: int, batch:
     bfloat16; on a GPU also through the model's own forward instead of the fused layers), on the same weights."""
     from sentence_transformers import SentenceTransformer
 
-    from hins import model as hm
+    from hins.training import model as hm
 
     st = SentenceTransformer(model_dir, device=device)
     st_bf16 = SentenceTransformer(model_dir, device=device, model_kwargs={"dtype": torch.bfloat16})
@@ -133,7 +133,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from hins.model import ModelSpec, load_embedder, package_model_dir
+    from hins.training.model import ModelSpec, load_embedder, package_model_dir
 
     texts = locomo_texts()
     texts = texts[: args.texts] if args.texts else texts

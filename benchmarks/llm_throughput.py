@@ -26,8 +26,8 @@ from pathlib import Path
 import openai
 import yaml
 
-from hins.config import LLMEndpointConfig
-from hins.personas import BuiltinPersonas
+from hins.core.config import LLMEndpointConfig
+from hins.stages.personas import BuiltinPersonas
 from hins.synthesis import llm_client
 from hins.synthesis.llm import LLMSynthesizer
 from hins.synthesis.llm_client import LLMClient

@@ -13,7 +13,7 @@ each), the workload of ../shared/bench/gpu-anchors.md. Each side trains with its
 - sentence-transformers: SentenceTransformerTrainer + MultipleNegativesRankingLoss (scale 1/tau), bf16 on a GPU,
   4 loader workers on a GPU, as a user would run it (it needs `datasets` and `accelerate`, hins' `bench` extra;
   without them: its model and loss in a plain loop);
-- hins: the ContrastiveModule of hins.train in a Lightning Trainer with fit()'s settings (bf16-mixed on a GPU,
+- hins: the ContrastiveModule of hins.training.train in a Lightning Trainer with fit()'s settings (bf16-mixed on a GPU,
   AdamW, warmup, gradient clipping 1.0) and the loss with in-batch negatives on, which makes it the same function
   as MultipleNegativesRankingLoss (hins' paper setting, own negatives only, costs the same); each step packed
   into one unpadded token stream (`trainer.packing`, the default) and, for comparison, in length-sorted padded
@@ -196,10 +196,10 @@ def train_st(model_dir: Path, examples: list[dict[str, Any]], batch: int, clock:
 
 def hins_parts(model_dir: Path, batch: int, steps: int, device: str, variant: str = "packed"):
     """hins' embedder, trainer config and Lightning module; variant: "packed", or a length_chunk without packing."""
-    from hins.config import TrainerConfig
-    from hins.losses import InfoNCELoss
-    from hins.model import ModelSpec, load_embedder
-    from hins.train import ContrastiveModule
+    from hins.core.config import TrainerConfig
+    from hins.training.losses import InfoNCELoss
+    from hins.training.model import ModelSpec, load_embedder
+    from hins.training.train import ContrastiveModule
 
     embedder = load_embedder(ModelSpec(name="random", source="dir", path=str(model_dir), pooling="cls",
                                        max_query_length=128, max_passage_length=128))
@@ -217,7 +217,7 @@ def train_hins(model_dir: Path, examples: list[dict[str, Any]], batch: int, cloc
 
     from pytorch_lightning.loggers import CSVLogger
 
-    from hins.train import monitoring, train_loader
+    from hins.training.train import monitoring, train_loader
 
     embedder, cfg, module = hins_parts(model_dir, batch, clock.at[1], device, variant)
 
@@ -241,7 +241,7 @@ def same_loss(model_dir: Path, examples: list[dict[str, Any]], device: str) -> t
     tolerance tells a wrong loss (passages out of order, another pooling) from rounding."""
     from lightning_fabric.utilities.apply_func import move_data_to_device
 
-    from hins.train import sample_collator
+    from hins.training.train import sample_collator
 
     st = st_model(model_dir, device).eval()
     embedder, cfg, module = hins_parts(model_dir, len(examples), 1, device)
@@ -263,7 +263,7 @@ def same_loss(model_dir: Path, examples: list[dict[str, Any]], device: str) -> t
 def collate_seconds(model_dir: Path, examples: list[dict[str, Any]], batch: int) -> dict[str, float]:
     """Host seconds to collate one batch (a loader worker's share of a step): sentence-transformers tokenising
     its 17 columns, and hins' packed collator with a fresh memo and once it has seen the warm-up batches."""
-    from hins.train import SampleCollator
+    from hins.training.train import SampleCollator
 
     model = st_model(model_dir, "cpu")
     embedder, cfg, _ = hins_parts(model_dir, batch, 1, "cpu")
@@ -290,7 +290,7 @@ def collate_seconds(model_dir: Path, examples: list[dict[str, Any]], batch: int)
 def encode_rows(model_dir: Path, device: str, n: int, batch: int) -> list[dict[str, Any]]:
     """encode_throughput.py's variants on this model, saved as a sentence-transformers directory (CLS pooling,
     normalisation) that both sides load, over n passages of the training workload's kind."""
-    from hins.model import ModelSpec, load_embedder
+    from hins.training.model import ModelSpec, load_embedder
 
     sys.path.insert(0, str(Path(__file__).parent))
     from encode_throughput import encode_variants, min_cosine, race

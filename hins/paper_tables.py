@@ -27,9 +27,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hins.cli import CONFIG_PATH, job_started, run_hydra
-from hins.logging_utils import SecretValueError, no_secrets_on_the_command_line, secret_advice, secret_problem
-from hins.records import check_passage_template
+from hins.core.cli import CONFIG_PATH, job_started, run_hydra
+from hins.core.logging_utils import SecretValueError, no_secrets_on_the_command_line, secret_advice, secret_problem
+from hins.core.records import check_passage_template
 
 log = logging.getLogger("hins.paper_tables")
 
@@ -58,7 +58,7 @@ class PersonaMemSection(_Section):
 
 class MTEBSection(_Section):
     enabled: bool = False
-    tasks: list[str] | None = None  # None: the paper's five (hins.mteb_eval.PAPER_TASKS)
+    tasks: list[str] | None = None  # None: the paper's five (hins.evaluation.mteb_eval.PAPER_TASKS)
 
 
 class PaperTablesConfig(_Section):
@@ -112,7 +112,7 @@ class PaperTablesConfig(_Section):
 
 def check_config(cfg: DictConfig) -> PaperTablesConfig:
     """The run's settings, validated; raises ConfigError naming each bad key."""
-    from hins.config import ConfigError
+    from hins.core.config import ConfigError
 
     from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -132,7 +132,7 @@ def check_config(cfg: DictConfig) -> PaperTablesConfig:
                  for e in err.errors()]
         raise ConfigError("invalid paper_tables config:\n  " + "\n  ".join(lines)) from None
     if params.llm_uses:  # every llm.* value checked now, not after the memories are built
-        from hins.eval_llm import eval_llm_settings
+        from hins.evaluation.eval_llm import eval_llm_settings
 
         eval_llm_settings(params.llm, "llm")
     return params
@@ -140,7 +140,7 @@ def check_config(cfg: DictConfig) -> PaperTablesConfig:
 
 def resolve_model(ref: str) -> str:
     """A model reference as something sentence-transformers (and so Mem0, MemoryOS) loads by path or name."""
-    from hins.model import ModelLoadError, _require_hub, package_model_dir
+    from hins.training.model import ModelLoadError, _require_hub, package_model_dir
 
     if ref.startswith("package:"):
         return str(package_model_dir(ref.removeprefix("package:")))
@@ -158,7 +158,7 @@ def resolve_model(ref: str) -> str:
 
 def _encoder(location: str) -> Any:
     """A hins Embedder over a model directory or Hub name, with the query prompt its directory declares."""
-    from hins.model import ModelSpec, load_embedder
+    from hins.training.model import ModelSpec, load_embedder
 
     prefix = ""
     st_config = Path(location) / "config_sentence_transformers.json"
@@ -170,9 +170,9 @@ def _encoder(location: str) -> Any:
 
 def preflight(params: PaperTablesConfig) -> None:
     """Refuse, before any work, the sections that need what is not here (the Hub, the mteb package)."""
-    from hins.hub import hub_unreachable
-    from hins.mteb_eval import require_mteb
-    from hins.personamem import PersonaMemUnavailable
+    from hins.core.hub import hub_unreachable
+    from hins.evaluation.mteb_eval import require_mteb
+    from hins.evaluation.personamem import PersonaMemUnavailable
 
     pm = params.personamem
     if pm.enabled and not (pm.questions and pm.contexts) and (reason := hub_unreachable()):
@@ -184,25 +184,25 @@ def preflight(params: PaperTablesConfig) -> None:
     if params.mteb.enabled:
         require_mteb()
     if "mem0" in params.systems:
-        from hins.memory.mem0_adapter import _import_mem0
+        from hins.evaluation.memory.mem0_adapter import _import_mem0
 
         _import_mem0()
     if "memoryos" in params.systems:
-        from hins.memory.memoryos_adapter import _import_memoryos
+        from hins.evaluation.memory.memoryos_adapter import _import_memoryos
 
         _import_memoryos()
 
 
 def make_memory(system: str, location: str, store: Path, params: PaperTablesConfig) -> Any:
     if system == "dense":
-        from hins.memory.dense import DenseMemory
+        from hins.evaluation.memory.dense import DenseMemory
 
         return DenseMemory(location, passage_template=params.passage_template)
     if system == "mem0":
-        from hins.memory.mem0_adapter import Mem0Memory
+        from hins.evaluation.memory.mem0_adapter import Mem0Memory
 
         return Mem0Memory(location, store, mode=params.mode, llm=params.llm, passage_template=params.passage_template)
-    from hins.memory.memoryos_adapter import MemoryOSMemory
+    from hins.evaluation.memory.memoryos_adapter import MemoryOSMemory
 
     return MemoryOSMemory(location, store, llm=params.llm, passage_template=params.passage_template)
 
@@ -210,8 +210,8 @@ def make_memory(system: str, location: str, store: Path, params: PaperTablesConf
 def locomo_conversations(params: PaperTablesConfig) -> tuple[Any, list[Any]]:
     """The LoCoMo corpus and the conversations Table 1 stores, read before any work: a bad file raises
     LocomoFormatError, an unknown ``locomo.conversations`` id ConfigError."""
-    from hins.config import ConfigError
-    from hins.locomo import default_path, load_locomo
+    from hins.core.config import ConfigError
+    from hins.evaluation.locomo import default_path, load_locomo
 
     corpus = load_locomo(params.locomo.path or default_path())
     wanted = params.locomo.conversations
@@ -225,8 +225,8 @@ def locomo_conversations(params: PaperTablesConfig) -> tuple[Any, list[Any]]:
 
 def table1(params: PaperTablesConfig, models: dict[str, str], out: Path, corpus: Any, convs: list[Any]
            ) -> tuple[str, dict[str, Any]]:
-    from hins.pipeline import _progress
-    from hins.qa import evaluate_qa, qa_table
+    from hins.evaluation.qa import evaluate_qa, qa_table
+    from hins.stages.runner import progress_bar
 
     sections, summary = [], {}
     for system in params.systems:
@@ -234,11 +234,10 @@ def table1(params: PaperTablesConfig, models: dict[str, str], out: Path, corpus:
         for label, location in models.items():
             memory = make_memory(system, location, out / "stores" / system / label, params)
             try:
-                bar, task = _progress(f"{system} / {label}: storing conversations", len(convs))
-                with bar:
+                with progress_bar(f"{system} / {label}: storing conversations", len(convs)) as advance:
                     for conv in convs:
                         memory.add_conversation(conv)
-                        bar.advance(task)
+                        advance()
                 result = evaluate_qa(corpus, memory.search_many, params.top_k, params.llm, answer=params.answer,
                                      categories=params.locomo.categories, cids=[c.cid for c in convs],
                                      llm_key="llm")
@@ -266,7 +265,7 @@ def paired_lines(results: dict[str, Any]) -> str:
     paired comparison tells such differences from noise."""
     import numpy as np
 
-    from hins.aggregate import fixed_models_bootstrap, format_p
+    from hins.studies.aggregate import fixed_models_bootstrap, format_p
 
     labels = list(results)
     base = {i.qid: i for i in results[labels[0]].items}
@@ -284,7 +283,7 @@ def paired_lines(results: dict[str, Any]) -> str:
 
 
 def table2(params: PaperTablesConfig, models: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    from hins.personamem import evaluate_personamem, fetch_personamem, load_personamem, personamem_table
+    from hins.evaluation.personamem import evaluate_personamem, fetch_personamem, load_personamem, personamem_table
 
     pm = params.personamem
     if pm.questions and pm.contexts:
@@ -300,9 +299,9 @@ def table2(params: PaperTablesConfig, models: dict[str, str]) -> tuple[str, dict
 
 
 def table5(params: PaperTablesConfig, models: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    from hins.mteb_eval import evaluate_mteb, mteb_table
+    from hins.evaluation.mteb_eval import evaluate_mteb, mteb_table
 
-    from hins.mteb_eval import PAPER_TASKS
+    from hins.evaluation.mteb_eval import PAPER_TASKS
 
     tasks = params.mteb.tasks or list(PAPER_TASKS)
     results = {label: evaluate_mteb(location, tasks) for label, location in models.items()}
@@ -315,12 +314,12 @@ def main(cfg: DictConfig) -> None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
 
-    from hins.config import ConfigError
-    from hins.locomo import LocomoFormatError
-    from hins.memory.mem0_adapter import MemoryUnavailable
-    from hins.model import ModelLoadError
-    from hins.mteb_eval import MTEBUnavailable
-    from hins.personamem import PersonaMemUnavailable
+    from hins.core.config import ConfigError
+    from hins.evaluation.locomo import LocomoFormatError
+    from hins.evaluation.memory.mem0_adapter import MemoryUnavailable
+    from hins.training.model import ModelLoadError
+    from hins.evaluation.mteb_eval import MTEBUnavailable
+    from hins.evaluation.personamem import PersonaMemUnavailable
 
     try:
         params = check_config(cfg)

@@ -1,88 +1,85 @@
-"""The HiNS pipeline, stage by stage, each stage's output cached on disk under its config key.
+"""One run of the HiNS pipeline: its stages in order, then contrastive training and evaluation.
 
-personas → events/briefs/conversations → topics → queries → hierarchical negatives → samples
-→ contrastive training → evaluation (untuned beside trained).
+    source (conversations) → topics → queries → [calibration] → negatives (samples, per split)
+    → training → evaluation (untuned beside trained)
 
-The queries are the source's own (synthesised with the conversations, or a LoCoMo-format file's QA and
-observations), or with ``queries=llm`` training queries an LLM writes for the conversations of any source,
-the source's own then evaluating the held-out split.
+The stages are declared units (hins.stages): each reads only its typed settings and the artifacts of the stages
+it consumes, and the runner derives every artifact's key from those, caches it, and draws the progress. The data
+source is a stage chosen by ``data.source``; the queries stage by ``queries`` (the source's own, or with
+``queries=llm`` an LLM's training queries for the conversations of any source, the source's own then evaluating
+the held-out split); the calibration stage runs when ``negatives.ratios=calibrated``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from rich.progress import Progress
+from omegaconf import DictConfig
 
-from hins import dataset as ds
-from hins.artifacts import ArtifactStore, config_key, read_jsonl, sha256_file, write_json, write_jsonl
-from hins.config import RunConfig, group_key
-from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, cv_table, embed,
-                           evaluate, shortcut_table, test_set_id)
-from hins.evaluate import score as score_vectors
-from hins.calibrate import BOOTSTRAP, measure
-from hins.model import Embedder, ModelSpec, load_embedder, model_identity
-from hins.negatives import Ranker, build_samples
-from hins.queries import calibrate, is_llm_query
-from hins.records import TIERS, Conversation, DataError, Query
-from hins.topics import assign_topics, tfidf_embed
+from hins.core.artifacts import config_key, write_json
+from hins.core.config import RunConfig
+from hins.evaluation.evaluate import (EvalSet, comparison_table, cross_validation_summary, cv_table, evaluate, shortcut_table,
+                           test_set_id)
+from hins.evaluation.evaluate import score as score_vectors
+from hins.training.model import Embedder, model_identity
+from hins.stages.negatives import NegativesSettings, NegativesStage
+from hins.stages.queries import QueriesSettings, QueriesStage
+from hins.core.records import Conversation, DataError, Query
+from hins.stages.base import Stage, stage_keys
+from hins.stages.calibration import CalibrationSettings, CalibrationStage
+from hins.stages.encode import UntunedModel, load_model, model_key
+from hins.stages.runner import Built, StageRunner
+from hins.stages.sources import Source, source_for
+from hins.stages.topics import TopicsSettings, TopicsStage
+
+__all__ = ["Pipeline", "load_model", "run_pipeline", "stages_of"]
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run writes and what it logs: its directory, the artifact cache, the resume directories, and its
+    resolved config (secrets redacted) for W&B and the keys of the whole run."""
+
+    output_dir: Path
+    cache_dir: Path
+    train_state_dir: Path | None
+    logged: dict[str, Any]
+
+    @classmethod
+    def of(cls, cfg: DictConfig, output_dir: str | Path) -> "RunContext":
+        from hins.core.logging_utils import loggable_config
+
+        state = cfg.paths.get("train_state_dir")
+        return cls(Path(output_dir), Path(cfg.paths.cache_dir), Path(state) if state else None, loggable_config(cfg))
 
 
-def split_conversations(cids: Sequence[str], fractions: dict[str, float], seed: int) -> dict[str, list[str]]:
-    """Split by conversation (never by query), deterministically; every split keeps the original order."""
-    order = list(cids)
-    random.Random(f"{seed}:split").shuffle(order)
-    n_val = round(fractions["val"] * len(order))
-    n_test = round(fractions["test"] * len(order))
-    held = {"val": set(order[:n_val]), "test": set(order[n_val : n_val + n_test])}
-    out: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for cid in cids:
-        out["val" if cid in held["val"] else "test" if cid in held["test"] else "train"].append(cid)
-    if not out["train"]:
-        raise DataError(f"data.split leaves no training conversation out of {len(cids)}")
-    return out
+def queries_stage(run: RunConfig) -> Stage[Any]:
+    """The source's own queries, or with ``queries=llm`` an LLM's (imported only then: the offline path never loads
+    the LLM client)."""
+    if run.queries.source == "llm":
+        from hins.stages.queries_llm import LLMQueriesSettings, LLMQueriesStage
+
+        return LLMQueriesStage(LLMQueriesSettings.of(run))
+    return QueriesStage(QueriesSettings.of(run))
 
 
-def fold_split(cids: Sequence[str], folds: int, fold: int, n_val: int) -> dict[str, list[str]]:
-    """Contiguous folds by conversation: ``fold`` is the test split; the first ``n_val`` others validate."""
-    if len(cids) < folds:
-        raise DataError(f"data.folds={folds} needs at least {folds} conversations, the source has {len(cids)}")
-    bounds = [round(i * len(cids) / folds) for i in range(folds + 1)]
-    test = list(cids[bounds[fold] : bounds[fold + 1]])
-    held = set(test)
-    rest = [c for c in cids if c not in held]
-    if n_val >= len(rest):
-        raise DataError(f"data.val_conversations={n_val} leaves no training conversation ({len(rest)} outside the fold)")
-    return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
+def stages_of(run: RunConfig, fold: int | None) -> list[Stage[Any]]:
+    """The run's stages, each after the stages it consumes (the base model, ``model``, is an input given apart)."""
+    stages: list[Stage[Any]] = [source_for(run), TopicsStage(TopicsSettings.of(run)), queries_stage(run)]
+    if run.negatives.calibrated:
+        stages.append(CalibrationStage(CalibrationSettings.of(run, fold=fold)))
+    return [*stages, NegativesStage(NegativesSettings.of(run, fold=fold))]
 
 
-def run_folds(run: RunConfig) -> list[int | None]:
-    """The folds a run covers: [None] for a random split, else the held-out fold index(es)."""
-    data = run.data
-    if data.source != "locomo":
-        return [None]
-    return list(range(data.folds)) if data.fold == "all" else [int(data.fold)]
-
-
-def _progress(desc: str, total: int) -> tuple[Progress, Any]:
-    bar = Progress(transient=False)
-    return bar, bar.add_task(desc, total=total)
+def keys_of(run: RunConfig, fold: int | None) -> dict[str, str]:
+    """Every artifact key of a run's fold, derived without building anything."""
+    return stage_keys(stages_of(run, fold), {"model": model_key(run)})
 
 
 @dataclass
@@ -92,7 +89,7 @@ class PipelineData:
     splits: dict[str, list[str]]
     datasets: dict[str, Any]  # split -> samples dataset
     stats: dict[str, Any]
-    query_key: str  # identifies the conversations, topics and queries (the artifacts' chained key)
+    data_key: str  # identifies the samples (the negatives artifact's key)
 
 
 @dataclass
@@ -102,16 +99,15 @@ class ExtraSet:
     name: str  # the file's name, numbered when two files share one: its key under "extra" in results.json
     path: str
     data: EvalSet
-    key: str  # the file's content and the categories evaluated: the source key of its base-model vectors
 
 
 def extra_sets(run: RunConfig) -> list[ExtraSet]:
-    """``eval.extra``: each LoCoMo-format file read by the LoCoMo loader, its questions of the evaluated categories
-    (``data.eval_categories`` on LoCoMo data, else the paper's 1-4) over all its conversations, in the run's passage
-    template. Read before any training, so a malformed file stops the run at once, naming its ``eval.extra`` entry."""
-    from hins.locomo import DEFAULT_CATEGORIES, LocomoFormatError, load_locomo, locomo_eval_set
+    """``eval.extra``: each LoCoMo-format file read by the LoCoMo loader, its questions of the categories the source
+    evaluates (``data.eval_categories`` on LoCoMo data, else the paper's 1-4) over all its conversations, in the run's
+    passage template. Read before any training, so a malformed file stops the run at once, naming its entry."""
+    from hins.evaluation.locomo import LocomoFormatError, load_locomo, locomo_eval_set
 
-    categories = list(run.data.eval_categories if run.data.source == "locomo" else DEFAULT_CATEGORIES)
+    categories = source_for(run).eval_categories()
     out: list[ExtraSet] = []
     for i, path in enumerate(run.eval.extra):
         try:
@@ -123,336 +119,75 @@ def extra_sets(run: RunConfig) -> list[ExtraSet]:
         stem, name, n = Path(path).stem, Path(path).stem, 2
         while name in {x.name for x in out}:
             name, n = f"{stem}-{n}", n + 1
-        out.append(ExtraSet(name, str(path), data, config_key("extra", sha256_file(Path(path)), categories)))
+        out.append(ExtraSet(name, str(path), data))
     return out
 
 
 class Pipeline:
-    def __init__(self, cfg: DictConfig, run: RunConfig, output_dir: str | Path):
-        self.cfg = cfg
-        self.run = run
-        self.store = ArtifactStore(cfg.paths.cache_dir)
+    """One fold of a run: its stages through one runner; ``embedder``: the base model, for the stages that read it."""
+
+    def __init__(self, run: RunConfig, output_dir: str | Path, cache_dir: str | Path,
+                 embedder: Embedder | None = None, fold: int | None = None):
+        self.run, self.fold = run, fold
         self.out = Path(output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-
-    # ---- stages 1-4: conversations and their raw queries (synthesised, or read from a LoCoMo-format file) ----
-    def conversations(self) -> tuple[str, dict[str, Conversation], list[Query], dict[str, Any]]:
-        def load(path: Path) -> tuple[dict[str, Conversation], list[Query], dict[str, Any]]:
-            convs = [Conversation.from_dict(d) for d in read_jsonl(path / "conversations.jsonl")]
-            queries = [Query.from_dict(d) for d in read_jsonl(path / "queries.jsonl")]
-            return {c.cid: c for c in convs}, queries, json.loads((path / "info.json").read_text())
-
-        if self.run.data.source == "locomo":
-            key, build = self._locomo_source()
-        else:
-            key, build = self._synthetic_source()
-        convs, queries, info = self.store.get_or_build("conversations", key, build, load)
-        return key, convs, queries, info
-
-    def synthesis_jobs(self) -> list[tuple[str, Any, Any]]:
-        """(conversation id, P1, P2) for every synthetic conversation."""
-        personas = instantiate(self.cfg.personas, seed=self.run.seed)
-        return [(f"c{i:06d}", *personas.pair(i)) for i in range(self.run.data.n_conversations)]
+        self.runner = StageRunner(cache_dir)
+        self.model: UntunedModel | None = None
+        if embedder is not None:
+            self.model = UntunedModel(embedder, self.runner, run.eval.batch_size)
+            self.runner.built["model"] = Built(model_key(run), self.model)
+        self.stages = stages_of(run, fold)
+        self.source: Source = self.stages[0]  # type: ignore[assignment]
 
     def dry_run(self) -> dict[str, Any]:
-        """What the LLM would be asked for on this config (see ``dry_run_of``); nothing is sent: the LLM backend's
-        synthesis, or the LLM's queries for the source's conversations (read or built offline first)."""
-        if dry_run_of(self.cfg, self.run) == "synthesis":
-            estimate = instantiate(self.cfg.synthesis, seed=self.run.seed).estimate(self.synthesis_jobs())
+        """What the LLM would be asked for on this config; nothing is sent: the LLM backend's synthesis, or the LLM's
+        queries for the source's conversations (read or built offline first)."""
+        estimate = self.source.dry_run()
+        if estimate is not None:
             if self.run.queries.source == "llm":
                 estimate["note"] += ("; queries=llm asks for topics and queries once more per conversation, on top: "
                                      "about the topics and queries calls and tokens above again")
         else:
-            from hins.synthesis.llm import LLMQueries
-
-            _, convs, _, _ = self.conversations()
-            estimate = LLMQueries(**self.run.queries.model_dump()).estimate(list(convs.values()))
+            convs = list(self.runner.run(self.source).conversations.values())
+            estimate = queries_stage(self.run).writer().estimate(convs)  # type: ignore[attr-defined]
         write_json(self.out / "dry_run.json", estimate)
         return estimate
 
-    def _synthetic_source(self) -> tuple[str, Any]:
-        n = self.run.data.n_conversations
-        key = config_key("conversations", group_key(_plain(self.cfg.personas)), group_key(_plain(self.cfg.synthesis)),
-                         n, self.run.seed)
-
-        def build(tmp: Path) -> dict[str, Any]:
-            from hins.synthesis.procedural import diversity_report
-
-            synth = instantiate(self.cfg.synthesis, seed=self.run.seed)
-            info: dict[str, Any] = {}
-            if hasattr(synth, "synthesize"):  # batch backends (LLM) run the conversations concurrently
-                convs, queries, info["synthesis"] = synth.synthesize(self.synthesis_jobs())
-            else:
-                convs, queries = [], []
-                bar, task = _progress("synthesising conversations", n)
-                with bar:
-                    for cid, p1, p2 in self.synthesis_jobs():
-                        conv = synth.conversation(cid, p1, p2)
-                        convs.append(conv)
-                        queries += synth.queries(conv)
-                        bar.advance(task)
-            write_jsonl(tmp / "conversations.jsonl", [c.to_dict() for c in convs])
-            write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in queries])
-            write_json(tmp / "info.json", {"diversity": diversity_report(convs, queries), **info})
-            return {"n_conversations": len(convs)}
-
-        return key, build
-
-    def _locomo_source(self) -> tuple[str, Any]:
-        from hins.locomo import CATEGORIES, load_locomo
-
-        data = self.run.data
-        path = Path(data.path)
-        digest = sha256_file(path) if path.is_file() else str(path)
-        wanted = set(data.train_categories) | set(data.eval_categories)
-        key = config_key("conversations", "locomo", digest, sorted(wanted), sorted(data.train_queries))
-
-        def build(tmp: Path) -> dict[str, Any]:
-            corpus = load_locomo(path)
-            queries = [q for q in corpus.questions if corpus.categories[q.qid] in wanted]
-            if "observation" in data.train_queries:
-                queries += corpus.observations
-            write_jsonl(tmp / "conversations.jsonl", [c.to_dict() for c in corpus.conversations])
-            write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in queries])
-            write_json(tmp / "info.json", {"source": str(path), "loader": corpus.stats,
-                                           "categories": {CATEGORIES.get(c, f"unknown {c}"): n
-                                                          for c, n in sorted(corpus.qa_in_file.items())}})
-            return {"source": str(path)}
-
-        return key, build
-
-    # ---- stage 5: topics ----
-    def topics(self, conv_key: str, convs: dict[str, Conversation], embedder: Embedder | None) -> tuple[str, dict[str, list[str]], dict]:
-        topics_cfg = _plain(self.cfg.topics)
-        uses_model = self.run.topics.uses_model
-        key = config_key("topics", conv_key, group_key(topics_cfg, drop=("method", "features")),
-                         self.model_key() if uses_model else None)
-
-        def build(tmp: Path) -> None:
-            method = instantiate({k: v for k, v in topics_cfg.items() if k not in ("method", "features")})
-            embed = None
-            if method.needs_embeddings:
-                embed = tfidf_embed if not uses_model else (lambda texts: embedder.encode(texts, "passage"))  # type: ignore[union-attr]
-            if hasattr(method, "assign_all"):  # batch methods (LLM) show their own progress
-                result = assign_topics(list(convs.values()), method, embed)
-            else:
-                bar, task = _progress(f"topics ({topics_cfg['method']})", len(convs))
-                with bar:
-                    result = assign_topics(list(convs.values()), method, embed, lambda k: bar.advance(task, k))
-            write_json(tmp / "labels.json", result.labels)
-            write_json(tmp / "stats.json", {"method": topics_cfg["method"], "ari_vs_ground_truth": result.ari,
-                                            "mean_topics_per_conversation": result.mean_topics,
-                                            **result.method_stats})
-
-        def load(path: Path) -> tuple[dict[str, list[str]], dict]:
-            return json.loads((path / "labels.json").read_text()), json.loads((path / "stats.json").read_text())
-
-        labels, stats = self.store.get_or_build("topics", key, build, load)
-        return key, labels, stats
-
-    # ---- stage 6: queries with calibrated evidence ----
-    def queries(self, topic_key: str, convs: dict[str, Conversation], raw: list[Query],
-                labels: dict[str, list[str]]) -> tuple[str, list[Query], dict]:
-        """The source's queries calibrated to the evidence range; with ``queries=llm``, the LLM's training
-        queries for every conversation beside the source's own (see ``_llm_queries``)."""
-        q_cfg = self.run.queries
-        if q_cfg.source == "llm":  # what shapes the LLM's answers; no secret, no transport setting
-            key = config_key("queries", topic_key, q_cfg.answer_settings())
-        else:
-            key = config_key("queries", topic_key, q_cfg.model_dump(exclude={"source"}))
-
-        def build(tmp: Path) -> None:
-            if q_cfg.source == "llm":
-                kept, stats = self._llm_queries(convs, raw, labels)
-            else:
-                kept, calibrated = calibrate(raw, convs, labels, q_cfg.evidence_min, q_cfg.evidence_max)
-                stats = calibrated.to_dict()
-            write_jsonl(tmp / "queries.jsonl", [q.to_dict() for q in kept])
-            write_json(tmp / "stats.json", stats)
-
-        def load(path: Path) -> tuple[list[Query], dict]:
-            return ([Query.from_dict(d) for d in read_jsonl(path / "queries.jsonl")],
-                    json.loads((path / "stats.json").read_text()))
-
-        queries, stats = self.store.get_or_build("queries", key, build, load)
-        return key, queries, stats
-
-    def _llm_queries(self, convs: dict[str, Conversation], raw: list[Query],
-                     labels: dict[str, list[str]]) -> tuple[list[Query], dict[str, Any]]:
-        """``queries=llm``: the LLM writes 2+2+2 queries for every conversation (all of them: each fold trains
-        on others, and the artifact serves every fold), calibrated like any source's. The stats count them
-        from the queries asked for: ``generated`` = 6 per conversation, ``dropped`` by reason (the LLM's
-        invalid answers, then the calibration's), ``llm`` = calls, repairs, tokens and cost. The source's own
-        queries are kept beside them, as the source gives them (only those without valid evidence dropped;
-        ``source_queries``): they are the evaluation queries of the held-out split."""
-        from hins.synthesis.llm import LLMQueries  # the offline path never loads the LLM client
-
-        q_cfg = self.run.queries
-        generated, llm_stats = LLMQueries(**q_cfg.model_dump()).generate(list(convs.values()))
-        kept, stats = calibrate(generated, convs, labels, q_cfg.evidence_min, q_cfg.evidence_max)
-        for reason, n in llm_stats["lost_queries"].items():
-            stats.dropped[reason] = n
-            stats.generated += n
-        longest = max(len(c.messages) for c in convs.values())
-        own, own_stats = calibrate(raw, convs, labels, 1, longest)
-        log.info("queries: %d of %d LLM queries kept (dropped: %s); %d of the source's own kept for evaluation",
-                 stats.kept, stats.generated, stats.dropped or "none", own_stats.kept)
-        return own + kept, {"source": "llm", **stats.to_dict(), "llm": llm_stats, "source_queries": own_stats.to_dict()}
-
-    # ---- stages 7-8: hierarchical negatives and samples, per split ----
-    def negatives(self, query_key: str, convs: dict[str, Conversation], queries: dict[str, list[Query]],
-                  labels: dict[str, list[str]], splits: dict[str, list[str]],
-                  embedder: Embedder | None = None) -> tuple[dict[str, Any], dict]:
-        """Samples for each split, from that split's queries; easy negatives come from the same split only.
-        The ``mined`` baseline ranks candidates with ``embedder`` (the untuned base model); ``ratios: calibrated``
-        draws every split by the ratios measured on the training split alone (``calibration``), recorded in the
-        stats beside the effective ratios."""
-        neg = self.run.negatives
-        if neg.uses_model and embedder is None:
-            raise ValueError(f"negatives (strategy={neg.strategy}, ratios={neg.ratios}) need the base model; it is "
-                             "not loaded")
-        calibration = None
-        if neg.calibrated:
-            calibration = self.calibration(query_key, convs, queries["train"], labels, splits["train"],
-                                           embedder)  # type: ignore[arg-type]
-        spec = neg.spec({t: calibration["tiers"][t]["share"] for t in TIERS} if calibration else None)
-        mined = spec.strategy == "mined"
-        key = config_key("negatives", query_key, neg.model_dump(), splits,
-                         {q: [x.qid for x in v] for q, v in queries.items()}, self.run.data.passage_template,
-                         self.run.seed, self.model_key() if mined else None, spec.ratios)
-
-        def build(tmp: Path) -> None:
-            stats: dict[str, Any] = {"effective_ratios": spec.effective_ratios()}
-            if calibration is not None:
-                stats["calibration"] = calibration
-            for split, cids in splits.items():
-                if not cids:
-                    continue
-                split_convs = {c: convs[c] for c in cids}
-                ranker = self.base_ranker(query_key, list(split_convs.values()), queries[split],
-                                          embedder) if mined else None  # type: ignore[arg-type]
-                samples, st = build_samples(split_convs, queries[split], labels, spec, self.run.seed, cids, ranker)
-                stats[split] = st.to_dict()
-                if not samples:
-                    if split == "train":
-                        hint = (": the base model scores fewer than K candidates negatives.mine_margin below the "
-                                "positive; lower negatives.mine_margin" if mined else "")
-                        raise DataError(f"negatives: no training sample survived ({st.dropped_samples} dropped, "
-                                         f"{len(queries[split])} queries; strategy={spec.strategy}, "
-                                         f"shortfall={spec.shortfall}){hint}: {st.to_dict()}")
-                    continue  # an evaluated split without samples only loses its tier win rates
-                ds.save(ds.to_dataset(samples, split_convs, self.run.data.passage_template), tmp / split)
-            write_json(tmp / "stats.json", stats)
-
-        def load(path: Path) -> tuple[dict[str, Any], dict]:
-            data = {s: ds.load(path / s) for s in SPLITS if (path / s).exists()}
-            return data, json.loads((path / "stats.json").read_text())
-
-        datasets, stats = self.store.get_or_build("negatives", key, build, load)
-        log.info("samples dataset: %s", self.store.path("negatives", key))
-        return datasets, stats
-
-    def calibration(self, query_key: str, convs: dict[str, Conversation], queries: Sequence[Query],
-                    labels: dict[str, list[str]], cids: Sequence[str], embedder: Embedder, top_n: int | None = None,
-                    pool: str = "group", n_boot: int = BOOTSTRAP) -> dict[str, Any]:
-        """The tier mix of the base model's top ``top_n`` (default negatives.k) distractors of ``queries`` over the
-        conversations ``cids`` alone (hins.calibrate.measure): for ``negatives.ratios=calibrated`` the training
-        split's queries and conversations, so nothing of a held-out conversation shapes the ratio its fold trains
-        with. Cached per (data, model, conversations, queries, settings)."""
-        neg = self.run.negatives
-        top_n = top_n or neg.k
-        if not queries:
-            raise DataError(f"calibration: no training query in the {len(cids)} training conversations (check "
-                            "data.train_categories / data.train_queries / queries.evidence_min)")
-        key = config_key("calibration", query_key, *self.model_key(), list(cids), [q.qid for q in queries],
-                         self.run.data.passage_template, top_n, pool, neg.group_size, n_boot, self.run.seed)
-
-        def build(tmp: Path) -> None:
-            split = {c: convs[c] for c in cids}
-            ranker = self.base_ranker(query_key, list(split.values()), queries, embedder)
-            write_json(tmp / "calibration.json", measure(ranker, split, queries, labels, top_n, neg.group_size, pool,
-                                                         n_boot, self.run.seed))
-
-        result = self.store.get_or_build("calibration", key, build,
-                                         lambda path: json.loads((path / "calibration.json").read_text()))
-        log.info("calibration on %d training conversations (%d queries): negatives.ratios=%s", len(cids),
-                 len(queries), result["ratio"])
-        return result
-
-    def splits(self, cids: list[str], fold: int | None) -> dict[str, list[str]]:
-        data = self.run.data
-        if fold is None:
-            return split_conversations(cids, data.split.model_dump(), self.run.seed)
-        return fold_split(cids, data.folds, fold, data.val_conversations)
-
-    def split_queries(self, queries: list[Query], splits: dict[str, list[str]]) -> dict[str, list[Query]]:
-        """Training splits (train, val) get the training queries; the evaluated split (test) the evaluation queries.
-
-        Synthetic data: all of its queries in every split. LoCoMo: QA questions of ``data.train_categories``
-        and/or observations train, QA questions of ``data.eval_categories`` evaluate. ``queries=llm`` (any
-        source): the LLM's queries train and the source's own evaluate; ``data.train_queries`` is then unused.
-        """
-        data = self.run.data
-        train_kinds = eval_kinds = None
-        if data.source == "locomo":
-            from hins.locomo import CATEGORIES
-
-            eval_kinds = {CATEGORIES[c] for c in data.eval_categories}
-            train_kinds = {CATEGORIES[c] for c in data.train_categories} if "qa" in data.train_queries else set()
-            if "observation" in data.train_queries:
-                train_kinds.add("observation")
-        llm = self.run.queries.source == "llm"
-
-        def wanted(q: Query, split: str) -> bool:
-            if split == "test":
-                return not is_llm_query(q) and (eval_kinds is None or q.kind in eval_kinds)
-            if llm:
-                return is_llm_query(q)
-            return train_kinds is None or q.kind in train_kinds
-
-        out = {}
-        for split, cids in splits.items():
-            members = set(cids)
-            out[split] = [q for q in queries if q.cid in members and wanted(q, split)]
-        return out
-
-    def prepare(self, embedder: Embedder | None, fold: int | None = None) -> PipelineData:
-        conv_key, convs, raw_queries, info = self.conversations()
-        topic_key, labels, topic_stats = self.topics(conv_key, convs, embedder)
-        query_key, queries, query_stats = self.queries(topic_key, convs, raw_queries, labels)
-        splits = self.splits(list(convs), fold)
-        per_split = self.split_queries(queries, splits)
+    def prepare(self) -> PipelineData:
+        """Every stage's artifact, built or loaded; the data's statistics in ``data_stats.json``. A trained run stops
+        before the negatives when a split it needs holds no question (``check_evaluable``)."""
+        built = {stage.name: self.runner.run(stage) for stage in self.stages[:3]}
+        source, queries = built["conversations"], built["queries"]
+        negatives: NegativesStage = self.stages[-1]  # type: ignore[assignment]
+        splits, per_split = negatives.divide(source.conversations, queries.queries)
         if self.run.stop_after == "train":
-            self.check_evaluable(splits, per_split, fold)
-        datasets, neg_stats = self.negatives(query_key, convs, per_split, labels, splits, embedder)
-        stats = {"source": info, "topics": topic_stats, "queries": query_stats, "negatives": neg_stats,
-                 "splits": splits if fold is not None else {s: len(c) for s, c in splits.items()},
-                 "samples": {s: len(d) for s, d in datasets.items()}}
+            self.check_evaluable(splits, per_split)
+        built.update({stage.name: self.runner.run(stage) for stage in self.stages[3:]})
+        samples = built["negatives"]
+        stats = {"source": source.stats, "topics": built["topics"].stats, "queries": queries.stats,
+                 "negatives": samples.stats,
+                 "splits": splits if self.fold is not None else {s: len(c) for s, c in splits.items()},
+                 "samples": {s: len(d) for s, d in samples.datasets.items()}}
         write_json(self.out / "data_stats.json", stats)
-        return PipelineData(convs, per_split, splits, datasets, stats, query_key)
+        return PipelineData(source.conversations, per_split, splits, samples.datasets, stats,
+                            self.runner.built["negatives"].key)
 
-    def check_evaluable(self, splits: dict[str, list[str]], queries: dict[str, list[Query]], fold: int | None) -> None:
+    def check_evaluable(self, splits: dict[str, list[str]], queries: dict[str, list[Query]]) -> None:
         """A trained run scores the evaluated split's questions and chooses its checkpoint on the validation split's:
         a split of conversations without one would train and then have no result, so stop before training."""
-        data = self.run.data
+        view = self.stages[-1].settings.data  # type: ignore[attr-defined]
         for split in dict.fromkeys((self.run.eval.split, "val")):
             if not splits[split] or queries[split]:
                 continue
             evaluated = split == self.run.eval.split
-            what = "to evaluate" if evaluated else "to choose the checkpoint on"
-            where = "synthetic data"
-            if data.source == "locomo":
-                where = f"{data.path}: fold {fold}"
-                what += (f" (QA questions of data.eval_categories={data.eval_categories} with evidence in them: is "
-                         "every `qa` empty, or every evidence id dangling?)" if evaluated else
-                         f" (data.train_queries={data.train_queries}; data.val_conversations=0 keeps the last one)")
+            what = ("to evaluate" if evaluated else "to choose the checkpoint on") + view.missing(split, evaluated)
             shown = ", ".join(splits[split][:5]) + (", ..." if len(splits[split]) > 5 else "")
-            raise DataError(f"{where}: the {split} split ({shown}) holds no question {what}; nothing was trained")
+            raise DataError(f"{view.where(self.fold)}: the {split} split ({shown}) holds no question {what}; "
+                            "nothing was trained")
 
     def eval_set(self, data: PipelineData, split: str) -> EvalSet:
-        members = set(data.splits[split])
-        if not members:
-            key = "data.val_conversations" if self.run.data.source == "locomo" else f"data.split.{split}"
+        if not data.splits[split]:
+            key = self.stages[-1].settings.data.no_conversation_key(split)  # type: ignore[attr-defined]
             raise DataError(f"eval.split={split} holds no conversation: raise {key}")
         return EvalSet(
             conversations=[data.conversations[c] for c in data.splits[split]],
@@ -461,85 +196,60 @@ class Pipeline:
             samples=data.datasets.get(split),
         )
 
-    def model_key(self) -> list[Any]:
-        """The base model in an artifact key: its settings (the loss temperature aside, and a directory's path: its
-        content counts), what its weights are (``model_identity``: a directory's files by hash, a package's version,
-        a Hub revision), and the seed where the seed draws its weights (model.source=random)."""
-        model = self.run.model
-        settings = model.model_dump(exclude={"temperature", *(("path",) if model.source == "dir" else ())})
-        return [settings, model_identity(model.source, model.name, model.path),
-                self.run.seed if model.source == "random" else None]
 
-    def base_vectors(self, source_key: str, conversations: Sequence[Conversation], queries: Sequence[Query],
-                     embedder: Embedder) -> EvalVectors:
-        """The base model's unit vectors of these messages and queries, encoded once per (model, data): the untuned
-        evaluation, the mined baseline and calibration of every job of a sweep share them (the seed matters only
-        to a randomly initialised model)."""
-        run = self.run
-        key = config_key("base_vectors", source_key, *self.model_key(), [c.cid for c in conversations],
-                         [q.qid for q in queries], run.data.passage_template)
-
-        def build(tmp: Path) -> None:
-            vecs = embed(embedder, EvalSet(conversations, queries, run.data.passage_template), run.eval.batch_size)
-            np.save(tmp / "passages.npy", vecs.passages)
-            np.save(tmp / "queries.npy", vecs.queries)
-            write_json(tmp / "keys.json", vecs.keys)
-
-        def load(path: Path) -> EvalVectors:
-            return EvalVectors(json.loads((path / "keys.json").read_text()), np.load(path / "passages.npy"),
-                               np.load(path / "queries.npy"))
-
-        return self.store.get_or_build("base_vectors", key, build, load)
-
-    def base_ranker(self, source_key: str, conversations: Sequence[Conversation], queries: Sequence[Query],
-                    embedder: Embedder) -> Ranker:
-        """The base model's ranking of messages for queries, for mining and calibration."""
-        vecs = self.base_vectors(source_key, conversations, queries, embedder)
-        refs = [(c.cid, m.mid) for c in conversations for m in c.messages]
-        return Ranker(dict(zip(refs, vecs.passages)), {q.qid: v for q, v in zip(queries, vecs.queries)})
+def resume_dir(run: RunConfig, ctx: RunContext, data_key: str, fold: int | None) -> Path | None:
+    """Where a training run keeps its checkpoints until its results are written: one directory per config,
+    data and fold, so the same command run again after a kill finds them (None: trainer.resume=false)."""
+    if not run.trainer.resume:
+        return None
+    what = {k: v for k, v in ctx.logged.items() if k not in ("paths", "logger", "stop_after")}
+    root = ctx.train_state_dir or ctx.cache_dir.parent / "train_state"
+    return Path(root) / f"{run.name}-{config_key('training', what, data_key, fold, weights_identity(run))}"
 
 
-def load_model(run: RunConfig) -> Embedder:
-    spec = ModelSpec(**{**run.model.model_dump(exclude={"temperature"}), "seed": run.seed})
-    return load_embedder(spec)
+def weights_identity(run: RunConfig) -> dict[str, Any]:
+    """The base model's weights by content (``model_identity``), for keys of a whole run: new weights at the same
+    ``model.path`` are another run (its resume directory, its finished-job record), not a finished or resumable one."""
+    return model_identity(run.model.source, run.model.name, run.model.path)
 
 
-def dry_run_of(cfg: DictConfig, run: RunConfig) -> str | None:
-    """Which LLM work a dry run costs instead of running: "synthesis" (``synthesis.dry_run``, synthetic data),
+def dry_run_of(run: RunConfig) -> str | None:
+    """Which LLM work a dry run costs instead of running: "synthesis" (the source's, ``synthesis.dry_run``),
     "queries" (``queries.dry_run`` with ``queries=llm``), or None for a real run."""
-    if run.data.source == "synthetic" and cfg.synthesis.get("dry_run"):
+    if source_for(run).dry_run_requested():
         return "synthesis"
     return "queries" if getattr(run.queries, "dry_run", False) else None
 
 
-def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dict[str, Any]:
+def run_pipeline(run: RunConfig, ctx: RunContext) -> dict[str, Any]:
     """The whole pipeline; returns (and writes) the untuned and trained results side by side.
 
     With LoCoMo folds and ``data.fold=all``, every fold trains a fresh copy of the base model on the
     other folds; the report pools the per-question results of all folds (each question is evaluated
     exactly once) and gives the spread of the fold means.
     """
-    if dry_run_of(cfg, run) is not None:
-        estimate = Pipeline(cfg, run, output_dir).dry_run()
+    out = ctx.output_dir
+    if dry_run_of(run) is not None:
+        estimate = Pipeline(run, out, ctx.cache_dir).dry_run()
         print(f"Dry run (nothing sent): {estimate['total_calls']:,} calls, ~{estimate['total_input_tokens']:,} input "
               f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "
-              f"per step in {Path(output_dir) / 'dry_run.json'}")
+              f"per step in {out / 'dry_run.json'}")
         return {"name": run.name, "dry_run": estimate, "results": None}
     needs_model = run.stop_after != "data" or run.topics.uses_model or run.negatives.uses_model
     # The model loads first, so one that cannot load stops the run before any work.
     embedder = load_model(run) if needs_model else None
-    out = Path(output_dir)
-    from hins.disk import log_estimate
+    from hins.core.disk import log_estimate
 
-    log_estimate(run, cfg.paths.cache_dir, out, embedder)
+    log_estimate(run, ctx.cache_dir, out, embedder)
     extras = extra_sets(run) if run.stop_after != "data" else []
-    folds = run_folds(run)
-    pipes = {f: Pipeline(cfg, run, out if len(folds) == 1 else out / f"fold_{f}") for f in folds}
+    folds = source_for(run).folds()
+    pipes = {f: Pipeline(run, out if len(folds) == 1 else out / f"fold_{f}", ctx.cache_dir, embedder, f)
+             for f in folds}
     # Every fold's data before any fold trains: a fold that cannot be evaluated stops the run first.
-    prepared = {f: pipe.prepare(embedder, f) for f, pipe in pipes.items()}
+    prepared = {f: pipe.prepare() for f, pipe in pipes.items()}
     if len(folds) == 1:
-        return _run_one(pipes[folds[0]], prepared[folds[0]], embedder, folds[0], extras)
-    summaries = [_run_one(pipes[f], prepared[f], embedder, f, extras) for f in folds]
+        return _run_one(pipes[folds[0]], prepared[folds[0]], ctx, extras)
+    summaries = [_run_one(pipes[f], prepared[f], ctx, extras) for f in folds]
     if run.stop_after == "data":
         return {"name": run.name, "folds": summaries, "results": None}
     summary = cross_validation_summary(run.name, summaries)
@@ -566,13 +276,12 @@ def run_pipeline(cfg: DictConfig, run: RunConfig, output_dir: str | Path) -> dic
     return summary
 
 
-def _run_one(pipe: Pipeline, data: PipelineData, embedder: Embedder | None, fold: int | None,
-             extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
-    from hins.train import finish_resume, fit  # Lightning is imported only when training
+def _run_one(pipe: Pipeline, data: PipelineData, ctx: RunContext, extras: Sequence[ExtraSet] = ()) -> dict[str, Any]:
+    from hins.training.train import finish_resume, fit  # Lightning is imported only when training
 
-    cfg, run, out = pipe.cfg, pipe.run, pipe.out
+    run, out, fold, model = pipe.run, pipe.out, pipe.fold, pipe.model
     log.info("fold %s: samples per split: %s", fold, data.stats["samples"])
-    if run.stop_after == "data" or embedder is None:
+    if run.stop_after == "data" or model is None:
         print(f"Data built (stop_after=data): {data.stats['samples']} samples; stats in {out / 'data_stats.json'}")
         return {"name": run.name, "data": data.stats["samples"], "results": None}
     test = pipe.eval_set(data, run.eval.split)
@@ -581,16 +290,14 @@ def _run_one(pipe: Pipeline, data: PipelineData, embedder: Embedder | None, fold
     def score(model: Embedder, eval_set: EvalSet) -> dict[str, Any]:
         return evaluate(model, eval_set, run.eval.ks, run.eval.ndcg_k, run.eval.batch_size)
 
-    untuned = pipe.base_vectors(data.query_key, test.conversations, test.queries, embedder)
-    results = {"untuned": score_vectors(untuned, test, run.eval.ks, run.eval.ndcg_k)}
+    results = {"untuned": score_vectors(model.vectors(test), test, run.eval.ks, run.eval.ndcg_k)}
     log.info("untuned %s: %s", run.eval.split, _brief(results["untuned"]))
-    trained, train_info = fit(cfg, run, embedder, data.datasets["train"],
+    trained, train_info = fit(run, model.embedder, data.datasets["train"],
                               (lambda m: _val_metrics(score(m, val))) if val else None, out,
-                              resume_dir(cfg, run, data.query_key, fold))
+                              resume_dir(run, ctx, data.data_key, fold), ctx.logged)
     results["trained"] = score(trained, test)
     extra = {x.name: {"path": x.path, "test_set": test_set_id(x.data), "results": {
-        "untuned": score_vectors(pipe.base_vectors(x.key, x.data.conversations, x.data.queries, embedder), x.data,
-                                 run.eval.ks, run.eval.ndcg_k),
+        "untuned": score_vectors(model.vectors(x.data), x.data, run.eval.ks, run.eval.ndcg_k),
         "trained": score(trained, x.data)}} for x in extras}
     finish_resume(train_info, out)
     log.info("trained %s: %s", run.eval.split, _brief(results["trained"]))
@@ -613,24 +320,6 @@ def _run_one(pipe: Pipeline, data: PipelineData, embedder: Embedder | None, fold
     print(f"\nResults ({run.eval.split} split{'' if fold is None else f', fold {fold}'}, %):\n{table}\n{named}\n"
           f"Written to {out}")
     return summary
-
-
-def resume_dir(cfg: DictConfig, run: RunConfig, data_key: str, fold: int | None) -> Path | None:
-    """Where a training run keeps its checkpoints until its results are written: one directory per config,
-    data and fold, so the same command run again after a kill finds them (None: trainer.resume=false)."""
-    if not run.trainer.resume:
-        return None
-    from hins.logging_utils import loggable_config
-
-    what = {k: v for k, v in loggable_config(cfg).items() if k not in ("paths", "logger", "stop_after")}
-    root = cfg.paths.get("train_state_dir") or Path(cfg.paths.cache_dir).parent / "train_state"
-    return Path(root) / f"{run.name}-{config_key('training', what, data_key, fold, weights_identity(run))}"
-
-
-def weights_identity(run: RunConfig) -> dict[str, Any]:
-    """The base model's weights by content (``model_identity``), for keys of a whole run: new weights at the same
-    ``model.path`` are another run (its resume directory, its finished-job record), not a finished or resumable one."""
-    return model_identity(run.model.source, run.model.name, run.model.path)
 
 
 def _val_metrics(result: dict[str, Any]) -> dict[str, float]:

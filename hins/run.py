@@ -12,8 +12,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hins.cli import CONFIG_PATH, job_started, run_hydra
-from hins.logging_utils import no_secrets_on_the_command_line
+from hins.core.cli import CONFIG_PATH, job_started, run_hydra
+from hins.core.logging_utils import no_secrets_on_the_command_line
 
 log = logging.getLogger("hins")
 
@@ -24,10 +24,10 @@ def main(cfg: DictConfig) -> float | None:
     job_started()
     from hydra.core.hydra_config import HydraConfig
 
-    from hins.artifacts import write_json
-    from hins.config import ConfigError, check_devices, validate
-    from hins.logging_utils import JOB_START, loggable_config
-    from hins.model import ModelLoadError
+    from hins.core.artifacts import write_json
+    from hins.core.config import ConfigError, check_devices, validate
+    from hins.core.logging_utils import JOB_START, loggable_config
+    from hins.training.model import ModelLoadError
 
     try:
         run = validate(cfg)
@@ -48,20 +48,20 @@ def main(cfg: DictConfig) -> float | None:
             return record.get("objective")
         log.info("%s holds a finished job of another config; running again", output_dir)
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    from hins.artifacts import DiskFullError, disk_full, free_bytes, human_bytes
-    from hins.disk import not_writable
-    from hins.interrupt import TrainingInterrupted, mark_interrupted, raise_on_sigterm
-    from hins.locomo import LocomoFormatError
-    from hins.personas import PersonaSourceError
-    from hins.pipeline import run_pipeline
-    from hins.records import DataError
+    from hins.core.artifacts import DiskFullError, disk_full, free_bytes, human_bytes
+    from hins.core.disk import not_writable
+    from hins.core.interrupt import TrainingInterrupted, mark_interrupted, raise_on_sigterm
+    from hins.evaluation.locomo import LocomoFormatError
+    from hins.stages.personas import PersonaSourceError
+    from hins.pipeline import RunContext, run_pipeline
+    from hins.core.records import DataError
     from hins.synthesis.llm_client import LLMFatal, LLMUnavailable
-    from hins.train import OtherRank, finish_wandb
+    from hins.training.train import OtherRank, finish_wandb
 
     summary = None
     raise_on_sigterm()
     try:
-        summary = run_pipeline(cfg, run, output_dir)
+        summary = run_pipeline(run, RunContext.of(cfg, output_dir))
     except OtherRank:
         return None  # rank 0 writes the results and DONE.json
     except (KeyboardInterrupt, TrainingInterrupted) as err:  # Ctrl-C or SIGTERM: mark the run, say how to resume
@@ -77,7 +77,7 @@ def main(cfg: DictConfig) -> float | None:
     except ModelLoadError as err:
         log.error("%s", err)
         sys.exit(3)
-    except FloatingPointError as err:  # hins.train.TrainingDiverged: NaN or inf loss, with its step and batch
+    except FloatingPointError as err:  # hins.training.train.TrainingDiverged: NaN or inf loss, with its step and batch
         log.error("training stopped: %s", err)
         sys.exit(4)
     except OSError as err:
@@ -113,7 +113,7 @@ def _in_outputs(filename: str | None, cfg: DictConfig, output_dir: Path) -> bool
 def job_key(resolved: dict, run: Any) -> str:
     """A finished job's key (DONE.json): its config and its base model's weights by content, so that new weights at
     the same model.path run the job again instead of skipping it as finished."""
-    from hins.artifacts import config_key
+    from hins.core.artifacts import config_key
     from hins.pipeline import weights_identity
 
     return config_key("job", resolved, weights_identity(run))

@@ -1,16 +1,33 @@
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import pytest
 
-from hins.records import Conversation, Message, Query
+from hins.core.records import Conversation, Message, Query
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "hins" / "conf"  # the Hydra configs, shipped inside the package
+
+
+@functools.lru_cache(maxsize=1)
+def _default_negatives() -> dict:
+    from hins.core.config import validate
+    from tests.test_config import _compose
+
+    return validate(_compose()).negatives.model_dump()
+
+
+def negatives_config(**changes):
+    """The negatives settings as the config gives them (``negatives=hins``: hins/conf/negatives/hins.yaml, where the
+    defaults are written once), with ``changes``."""
+    from hins.core.config import NegativesConfig
+
+    return NegativesConfig.model_validate({**_default_negatives(), **changes})
 
 
 def make_conversation(cid: str, n_topics: int = 4, per_topic: int = 12) -> Conversation:
@@ -46,7 +63,7 @@ def corpus() -> tuple[dict[str, Conversation], list[Query], dict[str, list[str]]
 
 @pytest.fixture(scope="session")
 def tiny_embedder():
-    from hins.model import ModelSpec, load_embedder
+    from hins.training.model import ModelSpec, load_embedder
 
     return load_embedder(ModelSpec(name="tiny", source="random", pooling="cls", max_query_length=32,
                                    max_passage_length=48,

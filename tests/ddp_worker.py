@@ -1,4 +1,4 @@
-"""One training run for tests/test_ddp.py: hins.train.fit on 16 fixed samples in 1 process or under DDP.
+"""One training run for tests/test_ddp.py: hins.training.train.fit on 16 fixed samples in 1 process or under DDP.
 
     python tests/ddp_worker.py OUT DEVICES [STEPS STATE CRASH_AT DROPOUT]
 
@@ -7,7 +7,7 @@ float64 (trainer.precision=64-true: the all-reduce's rounding stays ~1e-16, so t
 batch 8, 3 steps on CPU (two batches of the first epoch, one of the second): DEVICES=1 is the plain CPU trainer,
 DEVICES>1 is trainer=ddp over gloo, each process taking its 8 / DEVICES share of every global batch. Lightning starts the other processes by running this same command again.
 Rank 0 writes OUT/result.json (the logged train/loss of every step: under DDP the mean over the processes) and
-OUT/weights.pt (the trained weights); the other ranks stop after training (hins.train.fit). Every process writes
+OUT/weights.pt (the trained weights); the other ranks stop after training (hins.training.train.fit). Every process writes
 OUT/seen-<pid>.json: the samples it trained on, in order.
 
 For the resume test: STEPS steps (default 3) with checkpoints in the resume directory STATE (every 2 steps), the
@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from hins.config import validate
+from hins.core.config import validate
 from hins.pipeline import load_model
-from hins.train import fit
+from hins.training.train import fit
 from tests.faults import FaultyLoss
 
 CONF = str(Path(__file__).resolve().parents[1] / "hins" / "conf")
@@ -72,7 +72,7 @@ def main(out: Path, devices: int, steps: int = 3, state: Path | None = None, cra
         cfg = compose(config_name="config", overrides=overrides)
     run = validate(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    model, _ = fit(cfg, run, load_model(run), Recorded(samples(), out), None, out, state)
+    model, _ = fit(run, load_model(run), Recorded(samples(), out), None, out, state)
     with open(out / "csv" / "metrics.csv") as f:
         losses = {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
     (out / "result.json").write_text(json.dumps({"losses": [losses[s] for s in sorted(losses)],

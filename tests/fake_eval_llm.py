@@ -1,4 +1,4 @@
-"""The fake OpenAI server (tests/fake_openai.py) answering one evaluation prompt (hins/prompts/) by a script."""
+"""The fake OpenAI server (tests/fake_openai.py) answering one evaluation prompt (hins/evaluation/prompts/) by a script."""
 
 from __future__ import annotations
 

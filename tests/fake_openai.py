@@ -135,6 +135,7 @@ class FakeOpenAI:
         self.played: list[str] = []
         self.in_flight = self.max_in_flight = 0
         self.auth: set[str] = set()
+        self.formats: dict[str, Any] = {}  # step -> the response_format of its latest request
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -166,6 +167,7 @@ class FakeOpenAI:
         step = request.headers.get("X-Hins-Step", "")
         self.requests[step] += 1
         self.auth.add(request.headers.get("Authorization", ""))
+        self.formats[step] = body.get("response_format")
         fault = self._take(step)
         if fault == "401":
             key = request.headers.get("Authorization", "").removeprefix("Bearer ")

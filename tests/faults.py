@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from hins.losses import InfoNCELoss
+from hins.training.losses import InfoNCELoss
 
 
 class FaultyLoss(InfoNCELoss):
@@ -50,6 +50,6 @@ class Crash(Exception):
 
 
 def _signal_taken() -> bool:
-    """Whether hins.train's handler has taken a SIGINT or SIGTERM (its ``signame``)."""
+    """Whether hins.training.train's handler has taken a SIGINT or SIGTERM (its ``signame``)."""
     handler = signal.getsignal(signal.SIGINT)
     return getattr(getattr(handler, "__self__", None), "signame", None) is not None

@@ -12,10 +12,10 @@ import numpy as np
 import yaml
 import pytest
 
-from hins.aggregate import (MIX_FLAG, NOT_TESTED, AggregateError, aggregate, fixed_models_bootstrap, load_jobs, markdown,
-                            paired_t, two_level_bootstrap)
-from hins.aggregate import main as aggregate_main
-from hins.records import TIERS
+from hins.studies.aggregate import (MIX_FLAG, NOT_TESTED, AggregateError, aggregate, fixed_models_bootstrap, load_jobs,
+                                    markdown, paired_t, two_level_bootstrap)
+from hins.studies.aggregate import main as aggregate_main
+from hins.core.records import TIERS
 from tests.test_studies import _fake_job
 
 

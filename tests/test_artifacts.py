@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hins.artifacts import ArtifactStore, config_key, verify
+from hins.core.artifacts import ArtifactStore, config_key, verify
 
 
 def _builder(calls):

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hins import aggregate, locomo, mteb_eval
-from hins.cli import run_hydra
-from hins.locomo import LocomoFormatError, load_locomo
+from hins.core.cli import run_hydra
+from hins.evaluation.locomo import LocomoFormatError, load_locomo
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"

@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from hins.config import ConfigError, validate
-from hins.cli import experiment_as_default
+from hins.core.config import ConfigError, validate
+from hins.core.cli import experiment_as_default
 from tests.conftest import CONF, ROOT
 
 
@@ -58,8 +58,8 @@ def test_calibrated_ratios_are_measured_not_configured():
     neg = validate(_compose("negatives.ratios=calibrated")).negatives
     assert neg.calibrated and neg.uses_model
     with pytest.raises(ValueError, match="measured per run"):
-        neg.spec()
-    assert neg.spec({"hard": 0.1, "medium": 0.2, "easy": 0.7}).effective_ratios()["easy"] == pytest.approx(0.7)
+        neg.drawn_with()
+    assert neg.drawn_with({"hard": 0.1, "medium": 0.2, "easy": 0.7}).effective_ratios()["easy"] == pytest.approx(0.7)
     with pytest.raises(ConfigError, match="strategy=uniform draws no tiers"):
         validate(_compose("negatives=uniform", "negatives.ratios=calibrated"))
 
@@ -68,7 +68,7 @@ def test_calibrated_ratios_are_measured_not_configured():
 def test_ratio_strings_are_percent_or_fractions(ratios):
     run = validate(_compose(f"negatives.ratios={ratios}"))
     assert run.negatives.ratios == pytest.approx({"hard": 0.3, "medium": 0.3, "easy": 0.4})
-    assert validate(_compose("negatives.ratios=100-0-0")).negatives.spec().effective_ratios()["hard"] == 1.0
+    assert validate(_compose("negatives.ratios=100-0-0")).negatives.effective_ratios()["hard"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -180,8 +180,7 @@ def test_full_stops_at_once_when_the_model_cannot_load(tmp_path):
 
 def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
     """An edited persona file or prompt file builds new artifacts; an LLM group's transport settings do not."""
-    from hins.config import group_key
-    from hins.pipeline import Pipeline
+    from hins.pipeline import keys_of
 
     personas = tmp_path / "personas.json"
     personas.write_text(json.dumps([{"name": name, "traits": ["likes tea", "runs", "paints"]}
@@ -189,7 +188,7 @@ def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
 
     def conversations_key() -> str:
         cfg = _compose("personas=json", f"personas.path={personas}", "data.n_conversations=4")
-        return Pipeline(cfg, validate(cfg), tmp_path)._synthetic_source()[0]
+        return keys_of(validate(cfg), None)["conversations"]
 
     before = conversations_key()
     personas.write_text(personas.read_text().replace("likes tea", "likes coffee"))
@@ -199,9 +198,8 @@ def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
     prompt.write_text("Group the messages into topics.")
     llm = ["topics=llm", "topics.base_url=http://127.0.0.1:9/v1", "topics.model=m", f"topics.prompts.topics={prompt}"]
 
-    def topics_key(*more: str) -> dict:
-        cfg = _compose(*llm, *more)
-        return group_key(OmegaConf.to_container(cfg.topics, resolve=True), drop=("method", "features"))
+    def topics_key(*more: str) -> str:
+        return keys_of(validate(_compose(*llm, *more)), None)["topics"]
 
     first = topics_key()
     assert topics_key("topics.concurrency=7") == first  # how answers are fetched is not what they are
@@ -211,7 +209,7 @@ def test_artifact_keys_follow_the_files_a_group_reads(tmp_path):
 
 
 def test_a_gpu_config_on_a_machine_without_one_stops_before_any_work(tmp_path):
-    from hins.config import check_devices
+    from hins.core.config import check_devices
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from hins.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, named_speaker, score,
+from hins.evaluation.evaluate import (EvalSet, EvalVectors, comparison_table, cross_validation_summary, named_speaker, score,
                            shortcut_table)
-from hins.records import Conversation, Message, Query
+from hins.core.records import Conversation, Message, Query
 
 
 def test_named_speaker_is_one_whole_name():

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,18 +21,19 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from hins.config import ConfigError, LLMSynthesisConfig, validate
-from hins.locomo import load_locomo
-from hins.personas import BuiltinPersonas
+from hins.core.config import ConfigError, LLMSynthesisConfig, validate
+from hins.evaluation.locomo import load_locomo
+from hins.stages.personas import BuiltinPersonas
 from hins.pipeline import Pipeline
-from hins.queries import is_llm_query
-from hins.records import Conversation
-from hins.synthesis.llm import LLMSynthesizer, LLMTopics, _run_all, _Steps
-from hins.synthesis.llm_client import Answer, LLMFatal, LLMUnavailable
+from hins.stages.queries import is_llm_query
+from hins.core.records import Conversation
+from hins.stages.topics_llm import LLMTopics
+from hins.synthesis.llm import LLMSynthesizer, _run_all, _Steps
+from hins.synthesis.llm_client import Answer, CallCache, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
-                                    parse)
-from hins.topics import assign_topics
+                                    copies, parse, problem_kinds, response_schema)
+from hins.stages.topics import assign_topics
 from tests.conftest import CONF, ROOT
 from tests.test_config import _compose
 from tests.fake_openai import FakeOpenAI, valid_answer
@@ -140,7 +143,7 @@ def test_conversation_schema_wants_each_person_to_greet_and_feeds_it_back():
         def __init__(self, *texts: str):
             self.texts, self.prompts = list(texts), []
 
-        async def complete(self, step, messages, salt=""):
+        async def complete(self, step, messages, salt="", schema=None):
             self.prompts.append(messages)
             return Answer(self.texts.pop(0), 1, 1)
 
@@ -177,6 +180,55 @@ def test_topics_and_queries_schemas_check_ids_speakers_and_evidence():
     assert "topic 'weather' is not one of" in msg
 
 
+def test_response_schema_says_what_a_grammar_can_of_each_step():
+    """The schema sent to a constraining server: the pydantic model's, closed, narrowed by the parse context."""
+    events = response_schema(EventsAnswer, name="Ann Lee", n_events=6)["properties"]["events"]
+    assert events["minItems"] == events["maxItems"] == 6
+    assert events["items"]["properties"]["category"]["enum"] == ["routine", "social", "hobby", "mundane"]
+    assert events["items"]["required"] == ["text", "category", "theme"] and not events["items"]["additionalProperties"]
+    turns = response_schema(ConversationAnswer, n_messages=4, events=["A1", "B1"])["properties"]["messages"]
+    assert [t["properties"]["speaker"] for t in turns["prefixItems"]] == [{"const": s} for s in "ABAB"]
+    assert turns["items"] is False
+    assert turns["prefixItems"][0]["properties"]["event"]["anyOf"][0]["enum"] == ["A1", "B1"]
+    speakers = ["Ann", "Bo", "Ann", "Bo", "Ann"]
+    topic = response_schema(TopicsAnswer, speakers=speakers, k_min=2, k_max=3)["properties"]["topics"]
+    assert (topic["minItems"], topic["maxItems"]) == (2, 3)
+    ids = topic["items"]["properties"]["messages"]
+    assert {n: p["items"]["enum"] for n, p in ids["properties"].items()} == {"Ann": [0, 2, 4], "Bo": [1, 3]}
+    assert ids["required"] == ["Ann", "Bo"]
+    queries = response_schema(QueriesAnswer, speakers=speakers, names=["Ann", "Bo"], topics=["t1", "t2"], per_kind=2,
+                              evidence=(2, 3))["properties"]["queries"]["prefixItems"]
+    assert [q["properties"]["about"]["const"] for q in queries] == ["Ann", "Ann", "Bo", "Bo", "both", "both"]
+    assert [q["properties"]["target"] for q in queries[::2]] == [{"const": "Ann"}, {"const": "Bo"},
+                                                                 {"enum": ["Ann", "Bo"]}]
+    evidence = queries[0]["properties"]["evidence"]
+    assert (evidence["minItems"], evidence["maxItems"], evidence["items"]["enum"]) == (2, 3, list(range(5)))
+    assert queries[0]["properties"]["topic"]["enum"] == ["t1", "t2"]
+
+
+def test_an_answer_copying_the_task_is_invalid():
+    """SmolLM2-135M took the prompt's example event over as an event and pasted the example brief."""
+    task = ("Answer shape: {\"events\": [{\"text\": \"Ann walked the dog along the river before work, as on every "
+            "weekday morning.\"}]}")
+    answer = _answer("events", person={"name": "Ann Lee"})
+    assert parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)  # its own words pass
+    assert parse(EventsAnswer, json.dumps(answer).replace("week 1", "week\t1"), task, name="Ann Lee", n_events=6)
+    answer["events"][2]["text"] = "Ann walked the dog along the river before work, as on every weekday morning."
+    with pytest.raises(InvalidAnswer, match=r"events\[2\]\.text copies the task's words \(Ann walked the dog"):
+        parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)
+    assert copies({"label": "the river before work"}, task) == []  # fewer than COPY_WORDS words never count
+
+
+def test_problem_kinds_drop_the_specifics():
+    problems = ("- expected exactly 6 events, got 5; events[2] has 8 words, expected 10-25; events[3] does not name "
+                "Ann (use the name, not a pronoun); and 2 more\n- events.0.category: Input should be 'routine'")
+    assert problem_kinds(problems) == {"expected exactly N events, got N", "events[…] has N words, expected N-N",
+                                       "events[…] does not name X", "events.N.category: Input should be '…'"}
+    assert problem_kinds("not valid JSON (Expecting value at line 1, column 1)") == {"not valid JSON"}
+    assert problem_kinds("- events[0].text copies the task's words (Ann walked ...): write your own") == {
+        "events[…].text copies the task's words: write your own"}
+
+
 # ---- the backend against the scripted server ----
 def test_repairs_and_transport_retries(server, tmp_path):
     server.script("malformed@events", "schema@conversation", "schema@topics", "schema@queries", "429@brief", "500",
@@ -205,6 +257,8 @@ def test_invalid_output_is_dropped_and_counted(server, tmp_path):
     convs, queries, stats = _synth(server, tmp_path, max_repairs=1).synthesize(jobs)
     assert sum(server.requests.values()) == sent  # replayed from the cache, drops included
     assert stats["dropped_steps"] == {"conversation": 1, "queries": 1} and stats["dropped_conversations"] == 2
+    assert stats["drop_reasons"]["queries"] == {"not valid JSON": 1}
+    assert stats["drop_reasons"]["conversation"]["expected exactly N messages, got N"] == 1
     assert [c.cid for c in convs] == [jobs[2][0]] and len(queries) == 6
     _assert_valid(convs[0], queries)
 
@@ -222,6 +276,69 @@ def test_cache_replays_every_call_and_cuts_a_torn_line(server, tmp_path):
     assert [c.to_dict() for c in again[0]] == [c.to_dict() for c in first[0]] and again[1] == first[1]
     assert again[2]["usage"]["cached"] == sent and again[2]["usage"]["calls"] == 0
     assert cache.read_text().splitlines() == lines
+
+
+def test_two_jobs_sharing_the_cache_send_each_call_once(server, tmp_path):
+    """Two processes (a sweep's jobs) need the same calls at the same time: the server answers each once, both
+    get the same conversations and queries, and the cache holds each call once."""
+    server.delay_s = 0.2  # calls last long enough for the two jobs to meet on them
+    settings = json.dumps(_settings(server, tmp_path, concurrency=4, timeout_s=10.0))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    jobs = []
+    for i in range(2):
+        args = [settings, "3", tmp_path / f"job{i}.json", tmp_path / f"ready{i}", tmp_path / "go"]
+        jobs.append(subprocess.Popen([sys.executable, "-m", "tests.llm_cache_job", *map(str, args)], cwd=ROOT, env=env))
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{i}").exists() for i in range(2)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    assert [job.wait(timeout=180) for job in jobs] == [0, 0]
+    first, second = (json.loads((tmp_path / f"job{i}.json").read_text()) for i in range(2))
+    assert len(first["conversations"]) == 3 and len(first["queries"]) == 18
+    assert first["conversations"] == second["conversations"] and first["queries"] == second["queries"]
+    assert len(server.answered) == 3 * 7 and set(server.answered.values()) == {1}
+    assert first["usage"]["calls"] + second["usage"]["calls"] == 3 * 7
+    keys = [json.loads(line)["key"] for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert sorted(keys) == sorted(server.answered)
+
+
+def test_a_live_writers_unfinished_line_is_never_cut(tmp_path):
+    """A run starting while another is half-way through writing a line waits for it, and keeps the line; only
+    a line whose writer is gone (its lock released with it) is cut (test_cache_replays_every_call_...)."""
+    path = tmp_path / "calls.jsonl"
+    line = json.dumps({"key": "k1", "step": "brief", "model": "m", "text": "{}", "input_tokens": 1,
+                       "output_tokens": 1}).encode() + b"\n"
+    writer = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    fcntl.flock(writer, fcntl.LOCK_EX)  # what CallCache holds while it writes
+    os.write(writer, line[:20])
+    cache = CallCache(path)
+    opening = threading.Thread(target=cache.open)
+    opening.start()
+    opening.join(0.5)  # it waits for the writer
+    os.write(writer, line[20:])
+    fcntl.flock(writer, fcntl.LOCK_UN)
+    os.close(writer)
+    opening.join(30)
+    assert path.read_bytes() == line and cache.entries["k1"].text == "{}"
+    asyncio.run(cache.close())
+
+
+def test_json_schema_goes_in_response_format_in_either_form(server, tmp_path):
+    _synth(server, tmp_path).synthesize(_jobs(1))
+    assert server.formats["conversation"] == {"type": "json_object"}  # json_mode alone
+    sent = sum(server.requests.values())
+    _, _, stats = _synth(server, tmp_path, json_schema="json_object").synthesize(_jobs(1))
+    assert sum(server.requests.values()) == 2 * sent and stats["usage"]["cached"] == 0  # a schema: new requests
+    fmt = server.formats["conversation"]
+    assert fmt["type"] == "json_object" and len(fmt["schema"]["properties"]["messages"]["prefixItems"]) == 40
+    _, _, stats = _synth(server, tmp_path, json_schema="json_schema").synthesize(_jobs(1))
+    fmt = server.formats["queries"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "queries"
+    assert len(fmt["json_schema"]["schema"]["properties"]["queries"]["prefixItems"]) == 6
+    assert stats["asked"] == stats["valid_first"] == {"events": 2, "brief": 2, "conversation": 1, "topics": 1,
+                                                      "queries": 1}
+    steps = stats["usage"]["steps"]
+    assert sum(s["calls"] for s in steps.values()) == sent and all(s["output_tokens"] > 0 for s in steps.values())
 
 
 def test_concurrency_and_rate_limits_hold(server, tmp_path):
@@ -361,7 +478,7 @@ def test_openai_config_errors_name_the_key(overrides, message):
 @pytest.mark.parametrize("override", ["synthesis.base_url=ftp://u:hunter2xyz@h/v1", "+synthesis.api_key=hunter2xyz",
                                       "synthesis.api_key_env=hunter2xyz:x", "topics.base_url='http://h/v1?key=hunter2xyz'"])
 def test_a_key_in_the_config_is_refused_without_quoting_it(override):
-    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.logging_utils):
+    """The schema's side of a key given in the config (the command line is refused before Hydra: hins.core.logging_utils):
     from YAML or an interpolation, the error names the key and says where keys belong, never the value."""
     topics = ["topics=llm", "topics.model=m"] if override.startswith("topics") else []
     with pytest.raises(ConfigError) as err:
@@ -380,6 +497,18 @@ def test_llm_topics_config_follows_synthesis_or_stands_alone():
     cfg = _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m", "topics=llm")
     validate(cfg)
     assert cfg.topics.base_url == "http://h/v1" and cfg.topics.cache_path == cfg.synthesis.cache_path
+
+
+def test_synthesis_local_composes_and_the_llm_groups_follow_it():
+    cfg = _compose("synthesis=local", "topics=llm", "queries=llm")
+    validate(cfg)
+    assert cfg.synthesis.base_url == "http://127.0.0.1:8080/v1" and cfg.synthesis.json_schema == "json_object"
+    assert cfg.synthesis._target_ == "hins.synthesis.llm.LLMSynthesizer" and cfg.synthesis.concurrency == 1
+    assert cfg.topics.json_schema == cfg.queries.json_schema == "json_object"
+    openai = _compose("synthesis=openai", "synthesis.base_url=http://h/v1", "synthesis.model=m")
+    assert openai.synthesis.json_schema is None
+    with pytest.raises(ConfigError, match="synthesis.json_schema"):
+        validate(_compose("synthesis=local", "synthesis.json_schema=grammar"))
 
 
 def test_llm_queries_config_needs_an_endpoint_or_follows_synthesis():
@@ -403,20 +532,22 @@ def test_llm_queries_config_needs_an_endpoint_or_follows_synthesis():
     assert settings[0] == settings[1] != settings[2]
 
 
-def _llm_queries_run(server: FakeOpenAI, tmp_path: Path, monkeypatch, *overrides: str) -> tuple[Pipeline, Pipeline]:
+def _llm_queries_run(server: FakeOpenAI, tmp_path: Path, monkeypatch, *overrides: str, fold: int | None = None
+                     ) -> Pipeline:
     """``queries=llm`` against the server, caches under tmp_path."""
     monkeypatch.setenv("HINS_ROOT", str(tmp_path))
     cfg = _compose(*overrides, "queries=llm", f"queries.base_url={server.url}", "queries.model=fake-model",
                    "queries.backoff_s=0.02", "queries.max_backoff_s=0.1", f"paths.cache_dir={tmp_path / 'cache'}")
-    return Pipeline(cfg, validate(cfg), tmp_path / "out")
+    return Pipeline(validate(cfg), tmp_path / "out", tmp_path / "cache", None, fold)
 
 
 def test_llm_queries_train_on_procedural_conversations(server, tmp_path, monkeypatch):
     pipe = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=smoke", "data.n_conversations=8")
     server.script("schema@queries")  # one answer repaired
-    data = pipe.prepare(None)
+    data = pipe.prepare()
     assert dict(server.requests) == {"topics": 8, "queries": 9}
-    _, convs, own, _ = pipe.conversations()
+    source = pipe.runner.run(pipe.source)
+    convs, own = source.conversations, source.queries
     for split in ("train", "val"):  # the LLM's 2+2+2 per conversation train and pick the checkpoint
         got = data.queries[split]
         assert len(got) == 6 * len(data.splits[split]) and all(is_llm_query(q) for q in got)
@@ -432,8 +563,8 @@ def test_llm_queries_train_on_procedural_conversations(server, tmp_path, monkeyp
     assert stats["llm"]["repaired"] == {"queries": 1} and stats["llm"]["usage"]["calls"] == 17
     assert stats["source_queries"]["kept"] == len(own)
     again = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=smoke", "data.n_conversations=8",
-                             "queries.concurrency=3").prepare(None)  # the artifact, not the LLM, answers
-    assert sum(server.requests.values()) == 17 and again.query_key == data.query_key
+                             "queries.concurrency=3").prepare()  # the artifact, not the LLM, answers
+    assert sum(server.requests.values()) == 17 and again.data_key == data.data_key
 
 
 def test_llm_queries_dry_run_costs_the_real_prompts_and_sends_nothing(server, tmp_path, monkeypatch):
@@ -444,7 +575,7 @@ def test_llm_queries_dry_run_costs_the_real_prompts_and_sends_nothing(server, tm
     estimate = pipe.dry_run()
     assert not server.requests and estimate["calls"] == {"topics": 8, "queries": 8} and estimate["cost_usd"] > 0
     assert json.loads((tmp_path / "out" / "dry_run.json").read_text()) == estimate
-    sent = _llm_queries_run(server, tmp_path, monkeypatch, *overrides).prepare(None).stats["queries"]["llm"]["usage"]
+    sent = _llm_queries_run(server, tmp_path, monkeypatch, *overrides).prepare().stats["queries"]["llm"]["usage"]
     assert sent["calls"] == 16
     words = estimate["total_input_tokens"] / 1.4  # the estimate's tokens per word
     assert abs(words - sent["input_tokens"]) < 0.05 * sent["input_tokens"], (words, sent)
@@ -477,9 +608,10 @@ def _locomo_40_turns(tmp_path: Path) -> Path:
 def test_llm_queries_train_on_locomo_while_its_questions_evaluate(server, tmp_path, monkeypatch):
     path = _locomo_40_turns(tmp_path)
     pipe = _llm_queries_run(server, tmp_path, monkeypatch, "+experiment=locomo_cv", "model=tiny_random",
-                            f"data.path={path}", "negatives.k=3", "negatives.group_size=2", "queries.max_repairs=0")
+                            f"data.path={path}", "negatives.k=3", "negatives.group_size=2", "queries.max_repairs=0",
+                            fold=0)
     server.script("schema@queries")  # one conversation's queries stay invalid: dropped and counted
-    data = pipe.prepare(None, 0)
+    data = pipe.prepare()
     assert dict(server.requests) == {"topics": 4, "queries": 4}
     corpus = load_locomo(path)
     test = set(data.splits["test"])
@@ -493,7 +625,8 @@ def test_llm_queries_train_on_locomo_while_its_questions_evaluate(server, tmp_pa
     assert stats["generated"] == 24 and stats["kept"] == 18 and stats["dropped"] == {"invalid LLM answer (queries)": 6}
     assert stats["llm"]["dropped_conversations"] == 1 and stats["llm"]["dropped_steps"] == {"queries": 1}
     assert "expected 2 questions about each of" in stats["llm"]["drop_errors"]["queries"][0]
-    assert stats["source_queries"]["kept"] == len(pipe.conversations()[2])  # every valid one, as the file gives it
+    own = pipe.runner.run(pipe.source).queries
+    assert stats["source_queries"]["kept"] == len(own)  # every valid one, as the file gives it
 
 
 # ---- the whole pipeline as a subprocess (python -m hins.run ...): 15-30 s each ----

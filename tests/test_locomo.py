@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hins.evaluate import evaluate
-from hins.locomo import (
+from hins.evaluation.evaluate import evaluate
+from hins.evaluation.locomo import (
     KS,
     LocomoFormatError,
     load_locomo,
@@ -18,7 +18,7 @@ from hins.locomo import (
     main,
     parse_dia_ids,
 )
-from hins.model import ModelSpec, load_embedder
+from hins.training.model import ModelSpec, load_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"

@@ -13,9 +13,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from hins.config import validate
-from hins.pipeline import Pipeline, fold_split, load_model
-from hins.records import DataError
+from hins.core.config import validate
+from hins.pipeline import Pipeline, load_model
+from hins.stages.splits import fold_split
+from hins.core.records import DataError
 from tests.conftest import CONF, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "locomo_tiny.json"
@@ -71,8 +72,7 @@ def test_fold_split_partitions_conversations():
 def test_no_turn_question_or_observation_of_the_evaluated_fold_reaches_training(tmp_path, four_conversations, fold):
     cfg = _cfg(tmp_path, f"data.path={four_conversations}", "negatives.k=3", "negatives.group_size=2")
     run = validate(cfg)
-    pipe = Pipeline(cfg, run, tmp_path / "out")
-    data = pipe.prepare(None, fold)
+    data = Pipeline(run, tmp_path / "out", cfg.paths.cache_dir, None, fold).prepare()
     held = set(data.splits["test"])
     assert held and data.splits["train"]
     held_texts = {m.text for c in held for m in data.conversations[c].messages}
@@ -115,7 +115,7 @@ def _calibration(tmp_path: Path, path: Path, cache: str, fold: int = 0) -> tuple
     cfg = _cfg(tmp_path, f"data.path={path}", "negatives=calibrated", "negatives.k=3", "negatives.group_size=2",
                f"paths.cache_dir={tmp_path / cache}")
     run = validate(cfg)
-    data = Pipeline(cfg, run, tmp_path / "out").prepare(load_model(run), fold)
+    data = Pipeline(run, tmp_path / "out", cfg.paths.cache_dir, load_model(run), fold).prepare()
     return data.stats["negatives"], data.splits
 
 
@@ -151,7 +151,7 @@ def test_calibrate_command_reads_the_training_split_of_a_given_fold(tmp_path, fo
         cfg = compose(config_name="calibrate", overrides=[*overrides, "data.fold=1"], return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
     run = validate(cfg, extra=("calibrate",))
-    result, used = _measure_run(Pipeline(cfg, run, tmp_path / "tool"), load_model(run), 3, "group", 2000)
+    result, used = _measure_run(run, cfg.paths.cache_dir, tmp_path / "tool", load_model(run), 3, "group", 2000)
     stats, splits = _calibration(tmp_path, four_conversations, "cache", fold=1)
     assert result["conversations"] == splits["train"] and "fold 1" in used
     assert result == stats["calibration"]

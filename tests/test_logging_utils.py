@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from hins.artifacts import config_key
-from hins.logging_utils import loggable_config, override_secret, scrub, secret_problem
+from hins.core.artifacts import config_key
+from hins.core.logging_utils import loggable_config, override_secret, scrub, secret_problem
 
 KEY = "sk-live-DO-NOT-LEAK-7a2b"
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hins.losses import InfoNCELoss
-from hins.metrics import ndcg_at_k, query_metrics, rank_by_score, recall_at_k, reciprocal_rank
+from hins.training.losses import InfoNCELoss
+from hins.evaluation.metrics import ndcg_at_k, query_metrics, rank_by_score, recall_at_k, reciprocal_rank
 
 
 def _unit(*shape):

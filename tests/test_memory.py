@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hins.locomo import load_locomo
-from hins.memory.mem0_adapter import Mem0Memory, MemoryUnavailable
-from hins.records import Conversation, Message
+from hins.evaluation.locomo import load_locomo
+from hins.evaluation.memory.mem0_adapter import Mem0Memory, MemoryUnavailable
+from hins.core.records import Conversation, Message
 
 FIXTURE = Path(__file__).parent / "fixtures" / "locomo_tiny.json"
 KEY = "sk-test-DO-NOT-LEAK-9d3e"  # the fake server echoes it in its 401, as some servers do
@@ -80,7 +80,7 @@ def test_mem0_refuses_full_mode_without_llm_and_bad_inputs(tmp_path, model_dir):
 
 
 def test_memoryos_refuses_without_llm(tmp_path, model_dir):
-    from hins.memory.memoryos_adapter import MemoryOSMemory
+    from hins.evaluation.memory.memoryos_adapter import MemoryOSMemory
 
     with pytest.raises(MemoryUnavailable, match="llm.base_url"):
         MemoryOSMemory(model_dir, tmp_path, llm=None)
@@ -99,7 +99,7 @@ def test_memoryos_stores_pages_with_our_model_and_maps_them_to_turns(tmp_path, m
     pytest.importorskip("memoryos")
     import memoryos.utils
 
-    from hins.memory.memoryos_adapter import DEFAULT_EMBEDDER, MemoryOSMemory
+    from hins.evaluation.memory.memoryos_adapter import DEFAULT_EMBEDDER, MemoryOSMemory
 
     conv = corpus.conversations[1]
     mem = MemoryOSMemory(model_dir, tmp_path, llm={"base_url": fake_llm.url, "model": "fake"})
@@ -118,7 +118,7 @@ def test_memoryos_stores_pages_with_our_model_and_maps_them_to_turns(tmp_path, m
 
 def test_memoryos_maps_pages_that_open_alike_to_their_own_turns(tmp_path, model_dir, fake_llm):
     pytest.importorskip("memoryos")
-    from hins.memory.memoryos_adapter import MemoryOSMemory
+    from hins.evaluation.memory.memoryos_adapter import MemoryOSMemory
 
     texts = [("See you!", "Bye, see you at the market."), ("See you!", "Good luck with the exam tomorrow.")]
     messages = [Message(mid=2 * i + j, speaker=("Jolene", "Deborah")[j], text=pair[j], session=f"day {i + 1}",
@@ -136,7 +136,7 @@ def test_memoryos_maps_pages_that_open_alike_to_their_own_turns(tmp_path, model_
 
 def test_memoryos_refuses_when_the_llm_fails_and_keeps_the_key_out(tmp_path, model_dir, fake_llm, monkeypatch):
     pytest.importorskip("memoryos")
-    from hins.memory.memoryos_adapter import MemoryOSMemory
+    from hins.evaluation.memory.memoryos_adapter import MemoryOSMemory
 
     monkeypatch.setenv("HINS_TEST_KEY", KEY)
     fake_llm.script("401")  # a refused key is not retried: MemoryOS would store its error string as memory

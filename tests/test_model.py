@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hins.model import ModelLoadError, ModelSpec, load_embedder
+from hins.training.model import ModelLoadError, ModelSpec, load_embedder
 
 
 def test_minilm_from_package_matches_sentence_transformers_and_exports(tmp_path):
@@ -84,9 +84,9 @@ def test_length_chunks_give_the_same_embeddings_in_text_order(tiny_embedder):
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_encode_and_fused_layers_give_the_models_own_embeddings(tiny_embedder, pooling, monkeypatch):
     """encode (length-sorted batches) gives the model's own vectors, text by text, in text order; bfloat16 close to
-    them. The fused path encode takes on a GPU (hins.model._FusedBert: BERT's layers through PyTorch's fused kernel,
+    them. The fused path encode takes on a GPU (hins.training.model._FusedBert: BERT's layers through PyTorch's fused kernel,
     unpadded) computes the same function, checked here on the CPU."""
-    from hins import model as hm
+    from hins.training import model as hm
 
     monkeypatch.setattr(tiny_embedder, "pooling", pooling)
     texts = ["a", "a much longer text with many more words in it than the others", "mid length text here", "b c",
@@ -111,7 +111,7 @@ def test_encode_and_fused_layers_give_the_models_own_embeddings(tiny_embedder, p
 
 def test_encode_dtype_comes_from_the_config(tiny_embedder, monkeypatch):
     """model.encode_dtype reaches the embedder the pipeline builds, and encode() uses it by default."""
-    from hins.config import validate
+    from hins.core.config import validate
     from hins.pipeline import load_model
     from tests.test_config import _compose
 

@@ -1,4 +1,4 @@
-"""MTEB (hins/mteb_eval.py) where it cannot run: the messages saying what to install or that the Hub is needed;
+"""MTEB (hins/evaluation/mteb_eval.py) where it cannot run: the messages saying what to install or that the Hub is needed;
 and Table 5's layout, checked on the paper's own numbers."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from hins import mteb_eval
-from hins.mteb_eval import MTEBUnavailable, evaluate_mteb, main, mteb_table, require_mteb
+from hins.evaluation import mteb_eval
+from hins.evaluation.mteb_eval import MTEBUnavailable, evaluate_mteb, main, mteb_table, require_mteb
 
 
 @pytest.fixture

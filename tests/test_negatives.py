@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hins.negatives import NegativeSpec, _sample, build_samples, processing_groups, tier_counts, tier_of
-from hins.records import TIERS, Conversation, Message, Query
-from tests.conftest import make_conversation
+from hins.stages.negatives import _sample, build_samples, processing_groups, tier_counts, tier_of
+from hins.core.records import TIERS, Conversation, Message, Query
+from tests.conftest import make_conversation, negatives_config
 
 
 def test_tier_counts_largest_remainder_ties_to_harder():
@@ -21,7 +21,7 @@ def test_tier_counts_largest_remainder_ties_to_harder():
 
 
 def test_effective_ratios_renormalise_remaining_tiers():
-    spec = NegativeSpec(tiers=("hard", "easy"))
+    spec = negatives_config(tiers=("hard", "easy"))
     assert spec.effective_ratios() == pytest.approx({"hard": 0.3 / 0.7, "easy": 0.4 / 0.7})
 
 
@@ -54,7 +54,7 @@ def _check_invariants(convs, queries, samples):
 
 def test_tier_rules_and_counts(corpus):
     convs, queries, labels = corpus
-    spec = NegativeSpec()
+    spec = negatives_config()
     samples, stats = build_samples(convs, queries, labels, spec, seed=1)
     assert len(samples) == sum(len(q.evidence) for q in queries)
     _check_invariants(convs, queries, samples)
@@ -68,7 +68,7 @@ def test_tier_rules_and_counts(corpus):
 
 def test_same_seed_same_samples_and_samples_independent_of_others(corpus):
     convs, queries, labels = corpus
-    spec = NegativeSpec()
+    spec = negatives_config()
     a, _ = build_samples(convs, queries, labels, spec, seed=7)
     b, _ = build_samples(convs, queries, labels, spec, seed=7)
     c, _ = build_samples(convs, queries, labels, spec, seed=8)
@@ -82,7 +82,7 @@ def test_same_seed_same_samples_and_samples_independent_of_others(corpus):
 def test_shortfall_backfill_mask_drop(corpus):
     convs, queries, labels = corpus
     # Ask for 12 hard: only 6 candidates exist per query.
-    spec = NegativeSpec(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2})
+    spec = negatives_config(ratios={"hard": 0.8, "medium": 0.0, "easy": 0.2})
     samples, stats = build_samples(convs, queries, labels, spec, seed=1)
     _check_invariants(convs, queries, samples)
     assert stats.short_samples == len(samples) > 0
@@ -90,21 +90,21 @@ def test_shortfall_backfill_mask_drop(corpus):
     assert stats.backfilled == 6 * len(samples)  # from the easy candidates beyond the |V| cap
     assert stats.masked_slots == 0 and stats.distinct_min == 15 and stats.distinct_mean == 15
 
-    masked, mstats = build_samples(convs, queries, labels, replace(spec, shortfall="mask"), seed=1)
+    masked, mstats = build_samples(convs, queries, labels, spec.model_copy(update={"shortfall": "mask"}), seed=1)
     assert [s.sid for s in masked] == [s.sid for s in samples]
     # The 6 hard candidates and the 3 easy asked for; the 6 missing hard slots stay empty.
     assert all(len(s.negs) == 9 and s.tiers.count("hard") == 6 and s.tiers.count("easy") == 3 for s in masked)
     assert mstats.backfilled == 0 and mstats.masked_slots == 6 * len(masked) and mstats.short_samples == len(masked)
     assert mstats.k == 15 and mstats.distinct_min == 9 and mstats.distinct_mean == 9
 
-    dropped, dstats = build_samples(convs, queries, labels, replace(spec, shortfall="drop"), seed=1)
+    dropped, dstats = build_samples(convs, queries, labels, spec.model_copy(update={"shortfall": "drop"}), seed=1)
     assert dropped == [] and dstats.dropped_samples == len(samples)
     assert dstats.distinct_mean == 0 and dstats.distinct_min == 0
 
 
 def test_just_hard_keeps_fewer_distinct_negatives_when_its_tier_runs_dry(corpus):
     convs, queries, labels = corpus
-    samples, stats = build_samples(convs, queries, labels, NegativeSpec(tiers=("hard",)), seed=1)
+    samples, stats = build_samples(convs, queries, labels, negatives_config(tiers=("hard",)), seed=1)
     assert all(set(s.tiers) == {"hard"} and len(s.negs) == len(set(s.negs)) == 6 for s in samples)  # 6 candidates
     assert stats.samples == len(samples) == sum(len(q.evidence) for q in queries)
     assert stats.short_samples == len(samples) and stats.masked_slots == 9 * len(samples)  # K=15
@@ -120,9 +120,9 @@ def test_a_sample_left_without_negatives_is_dropped():
     # Evidence = Ann's 2 messages: the 2 hard candidates are Bob's; no other topic, no other conversation.
     query = Query(qid="q", cid="c0", text="q", target=conv.speakers[0], kind="p1", topic="t0", evidence=[0, 2])
     labels = {"c0": [m.topic for m in conv.messages]}
-    kept, stats = build_samples({"c0": conv}, [query], labels, NegativeSpec(tiers=("hard",)), seed=0)
+    kept, stats = build_samples({"c0": conv}, [query], labels, negatives_config(tiers=("hard",)), seed=0)
     assert [len(s.negs) for s in kept] == [2, 2] and stats.masked_slots == 26
-    none, stats = build_samples({"c0": conv}, [query], labels, NegativeSpec(tiers=("medium",)), seed=0)
+    none, stats = build_samples({"c0": conv}, [query], labels, negatives_config(tiers=("medium",)), seed=0)
     assert none == [] and stats.dropped_samples == 2 == stats.short_samples
 
 
@@ -131,15 +131,16 @@ def test_literal_medium_rule_can_draw_target_same_topic(corpus):
     # Half of the target's on-topic messages are evidence: the other half are neither hard nor (prose) medium.
     trimmed = [replace(q, evidence=q.evidence[:3]) for q in queries]
     caps = {"hard": 2, "medium": 40, "easy": 1}
-    _, prose = build_samples(convs, trimmed, labels, NegativeSpec(pool_caps=caps), seed=1)
-    _, literal = build_samples(convs, trimmed, labels, NegativeSpec(medium_rule="literal", pool_caps=caps), seed=1)
+    _, prose = build_samples(convs, trimmed, labels, negatives_config(pool_caps=caps), seed=1)
+    literal_rule = negatives_config(medium_rule="literal", pool_caps=caps)
+    _, literal = build_samples(convs, trimmed, labels, literal_rule, seed=1)
     assert prose.realised.get("target_topic", 0) == 0
     assert literal.realised.get("target_topic", 0) > 0
 
 
 def test_uniform_baseline(corpus):
     convs, queries, labels = corpus
-    samples, stats = build_samples(convs, queries, labels, NegativeSpec(strategy="uniform"), seed=1)
+    samples, stats = build_samples(convs, queries, labels, negatives_config(strategy="uniform"), seed=1)
     assert all(len(s.negs) == len(set(s.negs)) == 15 for s in samples)
     assert stats.short_samples == stats.masked_slots == 0 and stats.distinct_min == 15
     by_qid = {q.qid: q for q in queries}
@@ -171,7 +172,7 @@ def test_draws_are_those_of_the_reference_implementation(corpus, digest, kw):
     """Digests of the samples the straightforward implementation (a new random.Random per sample, the standard
     library's sample, tiers by tier_of) drew before the speed work: the faster code draws the same negatives."""
     convs, queries, labels = corpus
-    samples, _ = build_samples(convs, queries, labels, NegativeSpec(**kw), seed=1)
+    samples, _ = build_samples(convs, queries, labels, negatives_config(**kw), seed=1)
     rows = [[s.sid, s.pos, s.negs, s.tiers] for s in samples]
     assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == digest
 
@@ -179,12 +180,12 @@ def test_draws_are_those_of_the_reference_implementation(corpus, digest, kw):
 def test_uniform_keeps_fewer_negatives_than_k_when_candidates_run_out(corpus):
     convs, queries, labels = corpus
     # 42 of the own conversation's messages (48 minus 6 evidence) and the group's 3 × 48: 186 candidates.
-    spec = NegativeSpec(strategy="uniform", k=200)
+    spec = negatives_config(strategy="uniform", k=200)
     samples, stats = build_samples(convs, queries, labels, spec, seed=1)
     assert len(samples) == sum(len(q.evidence) for q in queries)
     assert all(len(s.negs) == len(set(s.negs)) == 186 for s in samples)
     assert stats.masked_slots == 14 * len(samples) == 14 * stats.short_samples and stats.distinct_min == 186
-    dropped, dstats = build_samples(convs, queries, labels, replace(spec, shortfall="drop"), seed=1)
+    dropped, dstats = build_samples(convs, queries, labels, spec.model_copy(update={"shortfall": "drop"}), seed=1)
     assert dropped == [] and dstats.dropped_samples == len(samples)
 
 
@@ -208,7 +209,7 @@ def _random_case(draw):
     weights = draw(st.lists(st.integers(0, 10), min_size=3, max_size=3).filter(any))
     ratios = {t: w / sum(weights) for t, w in zip(TIERS, weights)}
     tiers = tuple(t for t in TIERS if ratios[t] > 0 and draw(st.booleans())) or (max(ratios, key=ratios.get),)
-    spec = NegativeSpec(
+    spec = negatives_config(
         k=draw(st.integers(1, 25)), ratios=ratios, tiers=tiers,
         strategy=draw(st.sampled_from(["hierarchical", "hierarchical", "uniform"])),
         pool_caps={t: draw(st.sampled_from([0, 0.5, 1, 2, 3])) for t in TIERS},

@@ -1,4 +1,4 @@
-"""The padding-free training forward (hins.packed) computes the model's own function, values and gradients."""
+"""The padding-free training forward (hins.training.packed) computes the model's own function, values and gradients."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from hins.packed import PackedTexts, packing_unsupported
+from hins.training.packed import PackedTexts, packing_unsupported
 
 WORDS = "maria planted tomatoes in the garden on saturday with her sister before the storm came".split()
 
@@ -60,8 +60,8 @@ def test_same_embeddings_and_gradients_as_the_padded_forward(tiny_embedder, pool
 
 def test_training_step_packed_equals_length_chunks(tiny_embedder):
     """The same training batch through the Lightning module, packed or chunked: the same loss (dropout off)."""
-    from hins.losses import InfoNCELoss
-    from hins.train import ContrastiveModule, SampleCollator
+    from hins.training.losses import InfoNCELoss
+    from hins.training.train import ContrastiveModule, SampleCollator
 
     rows = [{"sid": f"s{i}", "qid": f"q{i % 3}", "query": t, "pos": p, "neg": texts(5, seed=i)}
             for i, (t, p) in enumerate(zip(texts(6, 1), texts(6, 2)))]
@@ -78,8 +78,8 @@ def test_training_step_packed_equals_length_chunks(tiny_embedder):
 def test_training_step_with_ragged_negatives_is_the_loss_over_each_samples_own_passages(tiny_embedder):
     """Samples with fewer negatives than others (their tiers ran dry) share a batch: packed or chunked, the step's
     loss is the mean of each sample's InfoNCE over its own real passages, and its gradients are finite."""
-    from hins.losses import InfoNCELoss
-    from hins.train import ContrastiveModule, SampleCollator
+    from hins.training.losses import InfoNCELoss
+    from hins.training.train import ContrastiveModule, SampleCollator
 
     kept = [5, 2, 5, 1, 3, 5]
     rows = [{"sid": f"s{i}", "qid": f"q{i % 3}", "query": t, "pos": p, "neg": texts(k, seed=i)}
@@ -107,8 +107,8 @@ def test_training_step_with_ragged_negatives_is_the_loss_over_each_samples_own_p
 def test_collator_tokenises_each_text_once_with_the_same_ids(tiny_embedder, monkeypatch):
     """A collator remembers the ids of the texts it has seen (queries apart from passages: a query gets the
     model's prefix); batches come out as if every text were tokenised anew, and the memo starts over when full."""
-    import hins.train
-    from hins.train import SampleCollator
+    import hins.training.train
+    from hins.training.train import SampleCollator
 
     passages = texts(12, seed=7)
     rows = [{"sid": f"s{i}", "qid": f"q{i % 3}", "query": passages[i % 3], "pos": passages[i],
@@ -125,16 +125,16 @@ def test_collator_tokenises_each_text_once_with_the_same_ids(tiny_embedder, monk
     # every distinct query and passage tokenised once over the three batches (the third: nothing new)
     queries, passages_seen = {r["query"] for r in rows}, {p for r in rows for p in [r["pos"], *r["neg"]]}
     assert len(tokenised) == len(queries) + len(passages_seen)
-    monkeypatch.setattr(hins.train, "TOKEN_MEMO_TEXTS", 2)
+    monkeypatch.setattr(hins.training.train, "TOKEN_MEMO_TEXTS", 2)
     collator(rows[4:])
     assert len(collator._memo["passage"]) <= len({p for r in rows[4:] for p in [r["pos"], *r["neg"]]})
 
 def test_other_architectures_fall_back_to_chunks(tiny_embedder, caplog):
     from transformers import DistilBertConfig, DistilBertModel
 
-    from hins.config import TrainerConfig
-    from hins.model import Embedder
-    from hins.train import sample_collator
+    from hins.core.config import TrainerConfig
+    from hins.training.model import Embedder
+    from hins.training.train import sample_collator
 
     assert packing_unsupported(tiny_embedder.backbone) is None
     distil = DistilBertModel(DistilBertConfig(vocab_size=tiny_embedder.tokenizer.vocab_size, dim=32, n_layers=1,
@@ -144,7 +144,7 @@ def test_other_architectures_fall_back_to_chunks(tiny_embedder, caplog):
                         length_chunk=8, max_steps=1, lr=1e-5, weight_decay=0.0, warmup_ratio=0.0,
                         val_every_n_steps=1, num_workers=0, log_every_n_steps=1)
     assert sample_collator(tiny_embedder, cfg).packing
-    with caplog.at_level(logging.INFO, logger="hins.train"):
+    with caplog.at_level(logging.INFO, logger="hins.training.train"):
         assert not sample_collator(other, cfg).packing
     assert "DistilBertModel is not a BertModel" in caplog.text and "trainer.length_chunk" in caplog.text
     assert not sample_collator(tiny_embedder, cfg.model_copy(update={"packing": False})).packing

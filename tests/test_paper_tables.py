@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from hins.config import ConfigError
+from hins.core.config import ConfigError
 from hins.paper_tables import check_config
 from tests.conftest import CONF, ROOT
 

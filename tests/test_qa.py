@@ -1,4 +1,4 @@
-"""LoCoMo QA (hins/qa.py): Mem0's F1 and BLEU-1 against values computed by hand, evidence Recall@k with a
+"""LoCoMo QA (hins/evaluation/qa.py): Mem0's F1 and BLEU-1 against values computed by hand, evidence Recall@k with a
 scripted search, answering through the fake OpenAI server, the refusal without an endpoint, and the table."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from hins.config import ConfigError
-from hins.eval_llm import LLMNotConfigured
-from hins.locomo import load_locomo
-from hins.memory.base import Hit
-from hins.qa import bleu1, bleu_tokens, evaluate_qa, qa_table, token_f1
+from hins.core.config import ConfigError
+from hins.evaluation.eval_llm import LLMNotConfigured
+from hins.evaluation.locomo import load_locomo
+from hins.evaluation.memory.base import Hit
+from hins.evaluation.qa import bleu1, bleu_tokens, evaluate_qa, qa_table, token_f1
 from tests.conftest import ROOT
 from tests.fake_eval_llm import answering, llm_node
 

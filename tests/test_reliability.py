@@ -23,13 +23,13 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hins.artifacts import ArtifactStore, DiskFullError, read_jsonl, verify, write_jsonl
-from hins.config import ConfigError, validate
-from hins.locomo import LocomoFormatError, load_locomo
-from hins.model import ModelLoadError, ModelSpec, load_embedder
-from hins.personas import JsonPersonas, PersonaSourceError
-from hins.interrupt import TrainingInterrupted
-from hins.train import ResumableBatchSampler, TrainingDiverged, _resume_lock, finish_resume, fit
+from hins.core.artifacts import ArtifactStore, DiskFullError, read_jsonl, verify, write_jsonl
+from hins.core.config import ConfigError, validate
+from hins.evaluation.locomo import LocomoFormatError, load_locomo
+from hins.training.model import ModelLoadError, ModelSpec, load_embedder
+from hins.stages.personas import JsonPersonas, PersonaSourceError
+from hins.core.interrupt import TrainingInterrupted
+from hins.training.train import ResumableBatchSampler, TrainingDiverged, _resume_lock, finish_resume, fit
 from tests.conftest import ROOT
 from tests.faults import Crash, FaultyLoss
 from tests.test_config import _compose
@@ -172,8 +172,9 @@ def _dangling(sample: dict) -> None:
 ])
 def test_locomo_split_without_an_evaluable_question_is_named_before_training(tmp_path, monkeypatch, change, args,
                                                                              message):
-    from hins.pipeline import Pipeline, run_folds
-    from hins.records import DataError
+    from hins.pipeline import Pipeline
+    from hins.core.records import DataError
+    from hins.stages.sources import source_for
 
     monkeypatch.setenv("HINS_ROOT", str(tmp_path))
     path = _four_conversations(tmp_path / "four.json", change)
@@ -181,13 +182,13 @@ def test_locomo_split_without_an_evaluable_question_is_named_before_training(tmp
                    "negatives.group_size=2", *args)
     run = validate(cfg)
     with pytest.raises(DataError) as err:
-        for fold in run_folds(run):
-            Pipeline(cfg, run, tmp_path / "out").prepare(None, fold)
+        for fold in source_for(run).folds():
+            Pipeline(run, tmp_path / "out", cfg.paths.cache_dir, None, fold).prepare()
     assert f"{path}: {message}" in str(err.value)
     data_only = _compose("+experiment=locomo_cv", "model=tiny_random", f"data.path={path}", "negatives.k=3",
                          "negatives.group_size=2", *args, "stop_after=data")
-    for fold in run_folds(run):  # building the data alone is fine: nothing is evaluated
-        Pipeline(data_only, validate(data_only), tmp_path / "out").prepare(None, fold)
+    for fold in source_for(run).folds():  # building the data alone is fine: nothing is evaluated
+        Pipeline(validate(data_only), tmp_path / "out", data_only.paths.cache_dir, None, fold).prepare()
 
 
 @pytest.mark.slow
@@ -474,7 +475,7 @@ def test_stage_killed_while_writing_leaves_nothing_finished(tmp_path):
     removes the dead process's temporary directory."""
     script = (
         "import sys, time\n"
-        "from hins.artifacts import ArtifactStore\n"
+        "from hins.core.artifacts import ArtifactStore\n"
         "def build(tmp):\n"
         "    (tmp / 'half.txt').write_text('x' * 1000)\n"
         "    print('writing', flush=True)\n"
@@ -513,7 +514,7 @@ def test_jobs_building_the_same_stage_at_once_build_it_once(tmp_path):
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from hins.artifacts import ArtifactStore\n"
+        "from hins.core.artifacts import ArtifactStore\n"
         "root, me = Path(sys.argv[1]), sys.argv[2]\n"
         "(root / f'ready-{me}').touch()\n"
         "while len(list(root.glob('ready-*'))) < 2:  # start together\n"
@@ -538,7 +539,7 @@ def test_jobs_building_the_same_stage_at_once_build_it_once(tmp_path):
 def test_a_stale_build_claim_is_taken_over(tmp_path):
     """A claim whose owner died on this host is taken over at once; one of another host whose heartbeat stopped
     (its mtime no longer moves), after ``stale_after`` seconds."""
-    import hins.artifacts as artifacts
+    import hins.core.artifacts as artifacts
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -554,7 +555,7 @@ def test_a_stale_build_claim_is_taken_over(tmp_path):
 
 
 def test_full_disk_names_the_path_cleans_up_and_the_next_run_rebuilds(tmp_path, monkeypatch):
-    import hins.artifacts as artifacts
+    import hins.core.artifacts as artifacts
 
     store, calls = ArtifactStore(tmp_path), []
 
@@ -579,7 +580,7 @@ def test_full_disk_names_the_path_cleans_up_and_the_next_run_rebuilds(tmp_path, 
 
 
 def test_disk_estimate_is_logged_and_warns_when_too_little_is_free(monkeypatch, caplog, tiny_embedder):
-    import hins.disk as disk
+    import hins.core.disk as disk
 
     small, full = (validate(_compose("+experiment=smoke", f"data.n_conversations={n}")) for n in (16, 5860))
     parts = disk.estimate(full, 33_400_000, 384)
@@ -596,15 +597,15 @@ def test_disk_estimate_is_logged_and_warns_when_too_little_is_free(monkeypatch, 
 def test_full_disk_in_a_run_exits_cleanly_and_the_rerun_recovers(tmp_path):
     script = (
         "import errno, sys\n"
-        "import hins.artifacts as a\n"
+        "import hins.core.artifacts as a\n"
         "real = a.write_jsonl\n"
         "def no_space(path, rows):\n"
         "    if path.name == 'queries.jsonl' and path.parent.parent.name == 'queries':\n"
         "        raise OSError(errno.ENOSPC, 'No space left on device', str(path))\n"
         "    return real(path, rows)\n"
         "a.write_jsonl = no_space\n"
-        "import hins.pipeline\n"
-        "hins.pipeline.write_jsonl = no_space\n"
+        "import hins.stages.queries\n"
+        "hins.stages.queries.write_jsonl = no_space\n"
         "import runpy\n"
         "sys.argv = ['hins/run.py', *sys.argv[1:]]\n"
         "runpy.run_module('hins.run', run_name='__main__')\n"
@@ -649,14 +650,14 @@ def test_unwritable_output_directory_stops_the_run_before_any_work(tmp_path, env
 def test_directory_unwritable_mid_run_names_the_path_and_keeps_what_was_built(tmp_path):
     script = (
         "import errno, sys\n"
-        "import hins.artifacts as a\n"
+        "import hins.core.artifacts as a\n"
         "real = a.write_jsonl\n"
         "def read_only(path, rows):\n"
         "    if path.name == 'queries.jsonl' and path.parent.parent.name == 'queries':\n"
         "        raise PermissionError(errno.EACCES, 'Permission denied', str(path))\n"
         "    return real(path, rows)\n"
-        "import hins.pipeline\n"
-        "hins.pipeline.write_jsonl = read_only\n"
+        "import hins.stages.queries\n"
+        "hins.stages.queries.write_jsonl = read_only\n"
         "import runpy\n"
         "sys.argv = ['hins/run.py', *sys.argv[1:]]\n"
         "runpy.run_module('hins.run', run_name='__main__')\n"

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,12 +18,12 @@ import numpy as np
 import pytest
 import yaml
 
-from hins.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci, variant_label
-from hins.calibrate import CLASSES, distractor_tiers, proportions, ratio_string
-from hins.config import validate
-from hins.negatives import NegativeSpec, Ranker, build_samples
-from hins.records import TIERS, Conversation, Message, Query
-from tests.conftest import CONF, ROOT, make_conversation, make_queries
+from hins.studies.aggregate import _wall_seconds, aggregate, fixed_models_bootstrap, load_jobs, mean_ci, variant_label
+from hins.stages.calibration import CLASSES, distractor_tiers, proportions, ratio_string
+from hins.core.config import validate
+from hins.stages.negatives import Ranker, build_samples
+from hins.core.records import TIERS, Conversation, Message, Query
+from tests.conftest import CONF, ROOT, make_conversation, make_queries, negatives_config
 from tests.test_config import LOCOMO, _compose
 
 STUDIES = ["table4_locomo", "ratios_locomo", "table4_synthetic", "ratios_synthetic"]
@@ -82,7 +81,7 @@ def test_sweeps_cover_the_issue():
 
 
 def test_a_calibrated_job_is_labelled_without_a_fixed_ratio():
-    from hins.aggregate import variant_label
+    from hins.studies.aggregate import variant_label
 
     label, ratios = variant_label(validate(_compose("negatives=calibrated")).negatives)
     assert label == "Calibrated on the training split" and ratios is None
@@ -102,7 +101,7 @@ def test_mined_negatives_are_the_top_ranked_below_the_margin():
     angle |= {("c1", m.mid): math.acos(0.5 - m.mid / 100) for m in other.messages}
     passages = {ref: _unit([math.cos(a), math.sin(a)]) for ref, a in angle.items()}
     ranker = Ranker(passages, {"q": _unit([1.0, 0.0])})
-    spec = NegativeSpec(k=4, strategy="mined", mine_margin=0.025, group_size=2)
+    spec = negatives_config(k=4, strategy="mined", mine_margin=0.025, group_size=2)
     labels = {c.cid: [m.topic for m in c.messages] for c in (conv, other)}
     samples, stats = build_samples({"c0": conv, "c1": other}, [query], labels, spec, seed=0, ranker=ranker)
     by_pos = {s.pos: s.negs for s in samples}
@@ -113,12 +112,12 @@ def test_mined_negatives_are_the_top_ranked_below_the_margin():
     assert stats.dropped_samples == 0
     # K=40 asks for more than lie below the margin (positive 0: c0's 3..19 and c1's 20; positive 2: 5..19 and 20):
     # a sample keeps those it has, unless shortfall=drop.
-    few, few_stats = build_samples({"c0": conv, "c1": other}, [query], labels, replace(spec, k=40), seed=0,
-                                   ranker=ranker)
+    few, few_stats = build_samples({"c0": conv, "c1": other}, [query], labels, spec.model_copy(update={"k": 40}),
+                                   seed=0, ranker=ranker)
     assert {s.pos: len(s.negs) for s in few} == {0: 37, 2: 35} and few_stats.masked_slots == 3 + 5
     assert few_stats.distinct_min == 35 and few_stats.short_samples == 2
-    none, none_stats = build_samples({"c0": conv, "c1": other}, [query], labels, replace(spec, k=40, shortfall="drop"),
-                                     seed=0, ranker=ranker)
+    none, none_stats = build_samples({"c0": conv, "c1": other}, [query], labels,
+                                     spec.model_copy(update={"k": 40, "shortfall": "drop"}), seed=0, ranker=ranker)
     assert none == [] and none_stats.dropped_samples == 2
     with pytest.raises(ValueError, match="needs the base model"):
         build_samples({"c0": conv, "c1": other}, [query], labels, spec, seed=0)
@@ -368,7 +367,7 @@ def test_sweep_jobs_run_in_parallel_under_the_submitit_launcher(tmp_path):
 
 
 def test_a_sweep_with_an_invalid_job_runs_none_of_its_jobs(tmp_path):
-    """Every job is validated before the first runs (hins.sweep_check): a typo in one value of a study sweep stops
+    """Every job is validated before the first runs (hins.studies.sweep_check): a typo in one value of a study sweep stops
     it at once, naming the job, instead of an hour in."""
     env = {**os.environ, "HINS_ROOT": str(tmp_path), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "hins.run", "-m", "+experiment=table4_synthetic", "model=tiny_random",

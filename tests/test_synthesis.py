@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from hins.personas import BuiltinPersonas
-from hins.records import Conversation, Persona
+from hins.stages.personas import BuiltinPersonas
+from hins.core.records import Conversation, Persona
 from hins.synthesis import ProceduralSynthesizer, diversity_report
 from hins.synthesis.themes import CATEGORIES, THEMES
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hins.queries import calibrate, query_topic
-from hins.topics import AgglomerativeTopics, KMeansTopics, OracleTopics, SessionTopics, assign_topics, \
+from hins.stages.queries import filter_by_evidence, query_topic
+from hins.stages.topics import AgglomerativeTopics, KMeansTopics, OracleTopics, SessionTopics, assign_topics, \
     speaker_topic_sets, tfidf_embed
-from hins.records import Conversation, Message
+from hins.core.records import Conversation, Message
 from tests.conftest import make_conversation, make_queries
 
 
@@ -73,7 +73,7 @@ def test_query_topic_maps_to_majority_cluster_and_calibration_drops_out_of_range
     assert query_topic(queries[0], labels["c0"]) == "k0"
     short = queries[1].__class__(**{**queries[1].__dict__, "qid": "short", "evidence": [1, 3]})
     bad = queries[1].__class__(**{**queries[1].__dict__, "qid": "bad", "evidence": [1, 99, 3, 5, 7]})
-    kept, stats = calibrate([*queries, short, bad], {"c0": conv}, labels, 5, 12)
+    kept, stats = filter_by_evidence([*queries, short, bad], {"c0": conv}, labels, 5, 12)
     assert [q.qid for q in kept] == [q.qid for q in queries]
     assert stats.dropped == {"evidence < 5": 1, "evidence id out of range": 1}
     assert {q.topic for q in kept} == {"k0", "k1"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hins.config import validate
-from hins.train import fit
+from hins.core.config import validate
+from hins.training.train import fit
 from tests.test_config import _compose
 
 
@@ -101,7 +101,7 @@ def test_a_rank_other_than_0_ends_its_job_by_returning(tmp_path):
     script = (
         "import runpy, sys\n"
         "import hins.pipeline\n"
-        "from hins.train import OtherRank\n"
+        "from hins.training.train import OtherRank\n"
         "def rank_1(*args, **kwargs):\n"
         "    raise OtherRank(0)\n"
         "hins.pipeline.run_pipeline = rank_1\n"

@@ -1,7 +1,8 @@
-"""LLM synthesis backend (``synthesis=openai``), LLM topic clustering (``topics=llm``) and LLM queries for
-the conversations of any source (``queries=llm``).
+"""LLM synthesis backend (``synthesis=openai``), and the LLM steps it shares with LLM topic clustering
+(``topics=llm``, hins.stages.topics_llm) and LLM queries for the conversations of any source (``queries=llm``,
+hins.stages.queries_llm).
 
-Every LLM step of the paper (paper-facts §1.3-1.7) is a prompt file (hins/synthesis/prompts/, named in the
+Every LLM step of the paper's data construction (§3: events, brief, conversation, topics, queries) is a prompt file (hins/synthesis/prompts/, named in the
 config) rendered with the step's inputs as JSON, and an answer schema (hins/synthesis/schemas.py). An answer
 that breaks the schema is asked again with the problems listed, up to ``max_repairs`` times, then dropped and
 counted (as is a request the endpoint refuses, e.g. too long for the model): a conversation is kept only when
@@ -29,13 +30,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hins.config import LLMEndpointConfig, LLMQueriesConfig, LLMSynthesisConfig, LLMTopicsConfig
-from hins.queries import LLM_QID_TAG
-from hins.records import Conversation, Event, Message, Persona, Query
+from hins.core.config import LLMEndpointConfig, LLMSynthesisConfig
+from hins.core.records import Conversation, Event, Message, Persona, Query
 from hins.synthesis.llm_client import LLMClient, LLMRefused, Usage, cost_usd
 from hins.synthesis.procedural import BRIEF_WORDS, EVENT_WORDS, EVIDENCE_RANGE, MESSAGE_WORDS
 from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
-                                    TopicsAnswer, parse)
+                                    TopicsAnswer, parse, problem_kinds, response_schema)
 
 A = TypeVar("A", bound=BaseModel)
 Job = tuple[str, Persona, Persona]  # conversation id, P1, P2
@@ -73,6 +73,9 @@ class _Steps:
         self.repaired: Counter[str] = Counter()  # steps that needed a re-ask and then passed
         self.dropped: Counter[str] = Counter()  # steps given up after max_repairs, refused or not possible
         self.drop_errors: dict[str, list[str]] = {}  # step -> why it was dropped, for the first few drops
+        self.asked: Counter[str] = Counter()  # steps asked (repairs not counted)
+        self.valid_first: Counter[str] = Counter()  # steps whose first answer passed
+        self.drop_reasons: dict[str, Counter[str]] = {}  # step -> the kinds of problem of the dropped answers
         self.client: LLMClient | None = None
 
     def render(self, step: str, inputs: dict[str, Any], **fields: Any) -> str:
@@ -83,28 +86,30 @@ class _Steps:
         messages = [{"role": "system", "content": self.templates["system"].substitute()},
                     {"role": "user", "content": prompt}]
         problems = ""
+        self.asked[step] += 1
+        shape = response_schema(schema, **context) if self.settings.json_schema else None
         for attempt in range(self.settings.max_repairs + 1):
             try:
-                answer = await self.client.complete(step, messages, salt)
+                answer = await self.client.complete(step, messages, salt, shape)
             except LLMRefused as err:  # too long for the model, filtered: a re-ask cannot help
                 problems = str(err)
                 break
             try:
-                parsed = parse(schema, answer.text, **context)
+                parsed = parse(schema, answer.text, prompt, **context)
             except InvalidAnswer as err:
                 self.invalid[step] += 1
                 problems = str(err)
                 messages = [*messages, {"role": "assistant", "content": answer.text},
                             {"role": "user", "content": self.templates["repair"].substitute(error=str(err))}]
                 continue
-            if attempt:
-                self.repaired[step] += 1
+            (self.repaired if attempt else self.valid_first)[step] += 1
             return parsed
         self.drop(step, problems)
         return None
 
     def drop(self, step: str, problems: str) -> None:
         self.dropped[step] += 1
+        self.drop_reasons.setdefault(step, Counter()).update(problem_kinds(problems))
         examples = self.drop_errors.setdefault(step, [])
         if len(examples) < _DROP_EXAMPLES:
             examples.append(problems)
@@ -151,7 +156,7 @@ class _Steps:
         for i, q in enumerate(answer.queries):
             evidence_ids = sorted(set(q.evidence))
             target = q.target
-            if q.about == "both":  # DESIGN: a shared query's target is the speaker with most evidence messages
+            if q.about == "both":  # a shared query's target: the speaker with most evidence messages
                 said = Counter(speakers[m] for m in evidence_ids)
                 target = max(names, key=lambda n: (said[n], n == q.target))
             kind = {names[0]: "p1", names[1]: "p2"}.get(q.about, "shared")
@@ -160,8 +165,10 @@ class _Steps:
         return conv, queries
 
     def stats(self, usage: Usage) -> dict[str, Any]:
-        return {"model": self.settings.model, "invalid_answers": dict(self.invalid),
+        return {"model": self.settings.model, "asked": dict(self.asked), "invalid_answers": dict(self.invalid),
+                "valid_first": dict(self.valid_first),
                 "repaired": dict(self.repaired), "dropped_steps": dict(self.dropped),
+                "drop_reasons": {step: dict(c.most_common()) for step, c in self.drop_reasons.items()},
                 "drop_errors": self.drop_errors, "usage": usage.to_dict()}
 
 
@@ -257,8 +264,10 @@ class LLMSynthesizer:
                                       for i, t in enumerate(turns.messages)])
         return await self.steps.annotate(conv, EVIDENCE_RANGE)
 
-    def synthesize(self, jobs: Sequence[Job]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
-        """All conversations concurrently; those with an invalid step are dropped and counted in the stats."""
+    def synthesize(self, jobs: Sequence[Job], progress: Any = None
+                   ) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
+        """All conversations concurrently; those with an invalid step are dropped and counted in the stats. The
+        progress bar is the client's own (tokens and cost beside the count), not the runner's ``progress``."""
         return _batch(self.steps, "LLM synthesis", jobs, self._dialogue)
 
     def annotate(self, conversations: Sequence[Conversation]) -> tuple[list[Conversation], list[Query], dict[str, Any]]:
@@ -323,68 +332,3 @@ def _words(text: str) -> int:
 
 def _tokens(words: float) -> int:
     return math.ceil(words * _TOKENS_PER_WORD)
-
-
-class LLMTopics:
-    """``topics=llm``: the LLM clusters every conversation of any source (paper Eq. 12), concurrently.
-    A conversation whose answers stay invalid keeps one topic per session (one in all for a single session)
-    and is counted, so the labels never come from an invalid answer."""
-
-    needs_embeddings = False
-
-    def __init__(self, **settings: Any):
-        self.settings = LLMTopicsConfig.model_validate(settings)
-        self.steps = _Steps(self.settings)
-        self.last_stats: dict[str, Any] = {}
-
-    def assign_all(self, conversations: Sequence[Conversation],
-                   progress: Callable[[int], None] | None = None) -> dict[str, list[str]]:
-        k = (self.settings.k_min, self.settings.k_max)
-        results, usage = _run_all(self.steps, f"LLM topics ({self.settings.model})", conversations,
-                                  lambda conv: self.steps.cluster(conv, k))
-        labels = {}
-        for conv, got in zip(conversations, results):
-            labels[conv.cid] = got if got is not None else [m.session or "all" for m in conv.messages]
-            if progress:
-                progress(1)
-        self.last_stats = {"fallback_conversations": sum(r is None for r in results), **self.steps.stats(usage)}
-        return labels
-
-
-class LLMQueries:
-    """``queries=llm``: the LLM writes the training queries for the conversations of any source (procedural,
-    LoCoMo-format), concurrently: per conversation, topic clusters (the topics the queries prompt offers), then
-    2 questions about each person and 2 shared ones, each with a target, a topic and evidence_min-evidence_max
-    evidence ids. A conversation whose answers stay invalid after the repairs gets no query; the queries lost
-    are counted by reason. Query ids carry ``LLM_QID_TAG``, so the pipeline tells them from the source's own."""
-
-    def __init__(self, **settings: Any):
-        self.settings = LLMQueriesConfig.model_validate(settings)
-        self.steps = _Steps(self.settings)
-
-    def generate(self, conversations: Sequence[Conversation]) -> tuple[list[Query], dict[str, Any]]:
-        evidence = (self.settings.evidence_min, self.settings.evidence_max)
-        _, queries, stats = _batch(self.steps, "LLM queries", conversations,
-                                   lambda conv: self.steps.annotate(conv, evidence, LLM_QID_TAG))
-        per_conversation = 3 * QUERIES_PER_KIND
-        stats["requested_queries"] = per_conversation * len(conversations)
-        stats["lost_queries"] = {f"invalid LLM answer ({step})": per_conversation * n
-                                 for step, n in sorted(stats["dropped_steps"].items())}
-        return queries, stats
-
-    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any]:
-        """Calls, tokens and cost of ``generate`` without repairs, spending nothing: the topics prompts are the
-        real ones; the queries prompts are too, with TOPIC_RANGE's midpoint of placeholder topic labels."""
-        evidence = (self.settings.evidence_min, self.settings.evidence_max)
-        system = _words(self.steps.templates["system"].template)
-        calls: Counter[str] = Counter()
-        words_in: Counter[str] = Counter()
-        out_words = {"topics": 0.0, "queries": 3 * QUERIES_PER_KIND * (14 + _mid(evidence))}
-        labels = [f"topic {i}" for i in range(int(_mid(TOPIC_RANGE)))]
-        for conv in conversations:
-            for step, prompt in (("topics", self.steps.topics_prompt(conv, TOPIC_RANGE)),
-                                 ("queries", self.steps.queries_prompt(conv, labels, evidence))):
-                calls[step] += 1
-                words_in[step] += system + _words(prompt)
-            out_words["topics"] += (TOPIC_RANGE[1] * 6 + 1.5 * len(conv.messages)) / len(conversations)
-        return _estimate_report(self.settings, len(conversations), calls, words_in, out_words)

@@ -17,7 +17,7 @@ def _lines(s: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in s.strip().splitlines() if line.strip())
 
 
-# The paper's A_all: the personality attributes of Nemotron-Personas (paper-facts §1.2).
+# The paper's A_all: the personality attributes of Nemotron-Personas (the paper's persona construction).
 A_ALL: tuple[str, ...] = (
     "professional",
     "sports",

@@ -1,6 +1,6 @@
 """Offline synthesis backend: events, briefs, conversations and queries (pipeline stages 2-4 and 6).
 
-It stands in for the paper's LLM prompts (paper-facts §1.3-1.7) with seeded templates over a theme bank,
+It stands in for the paper's LLM data construction (events, brief, conversation, topics, queries; §3) with seeded templates over a theme bank,
 and, unlike an LLM, it knows the truth: every message carries the topic it is about, and every query's
 evidence is exactly the set of messages that answer it.
 
@@ -27,8 +27,10 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from hins.records import Conversation, Event, Message, Persona, Query
+from hins.core.records import Conversation, Event, Message, Persona, Query
+from hins.stages.base import no_progress
 from hins.synthesis import templates as T
 from hins.synthesis.persona_tables import FIELD_OCCUPATIONS, TRADE_OCCUPATIONS
 from hins.synthesis.themes import CATEGORIES, THEMES, Theme
@@ -361,6 +363,19 @@ class ProceduralSynthesizer:
     @staticmethod
     def _recent_key(cid: str, p1: Persona, p2: Persona) -> tuple:
         return (cid, repr(p1), repr(p2))
+
+    def synthesize(self, jobs: Sequence[tuple[str, Persona, Persona]], progress: Any = None
+                   ) -> tuple[list[Conversation], list[Query], None]:
+        """Every job's conversation and its queries, one after another (``progress``: the runner's bar)."""
+        convs: list[Conversation] = []
+        queries: list[Query] = []
+        with (progress or no_progress)("synthesising conversations", len(jobs)) as advance:
+            for cid, p1, p2 in jobs:
+                conv = self.conversation(cid, p1, p2)
+                convs.append(conv)
+                queries += self.queries(conv)
+                advance(1)
+        return convs, queries, None
 
     def queries(self, conv: Conversation) -> list[Query]:
         """2 queries about P1, 2 about P2, 2 shared, each with its topic and evidence message ids.

@@ -1,4 +1,4 @@
-"""What each LLM step must answer (paper-facts §1.3-1.7, §4), as pydantic models.
+"""What each LLM step must answer (the rules of the paper's data construction, §3), as pydantic models.
 
 An answer is parsed with ``parse(schema, text, **context)``; the context carries what the rules depend on
 (the person's name, the number of messages, who said which message, the evidence range). Every rule a
@@ -43,6 +43,11 @@ def _word_range(problems: list[str], where: str, text: str, bounds: tuple[int, i
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)  # extra keys a model adds are harmless
 
+    @classmethod
+    def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """The JSON schema (inlined, closed) narrowed by the parse context, where a grammar can say it."""
+        return schema
+
 
 class EventItem(_Answer):
     text: str
@@ -55,6 +60,11 @@ class EventsAnswer(_Answer):
 
     events: list[EventItem]
 
+    @classmethod
+    def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        schema["properties"]["events"].update(minItems=ctx["n_events"], maxItems=ctx["n_events"])
+        return schema
+
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "EventsAnswer":
         ctx = info.context
@@ -66,9 +76,12 @@ class EventsAnswer(_Answer):
             _word_range(problems, f"events[{i}]", e.text, EVENT_WORDS)
             if not re.search(rf"\b{re.escape(first)}\b", e.text):
                 problems.append(f"events[{i}] does not name {first} (use the name, not a pronoun)")
+        texts = Counter(" ".join(e.text.lower().split()) for e in self.events)
+        if any(n > 1 for n in texts.values()):
+            problems.append("events repeat: write each event once")
         missing = [c for c in CATEGORIES if c not in {e.category for e in self.events}]
         if missing:
-            problems.append(f"every kind of event must appear at least once; missing {missing}")
+            problems.append(f"every kind of event must appear at least once (missing {missing})")
         _check(problems)
         return self
 
@@ -118,6 +131,15 @@ class ConversationAnswer(_Answer):
 
     messages: list[Turn]
 
+    @classmethod
+    def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """Exactly n_messages turns, A and B in turn, each naming a known event or none."""
+        turn = schema["properties"]["messages"]["items"]
+        turn["properties"]["event"] = {"anyOf": [{"enum": list(ctx["events"])}, {"type": "null"}]}
+        schema["properties"]["messages"] = _tuple([_with(turn, speaker={"const": "AB"[i % 2]})
+                                                   for i in range(ctx["n_messages"])])
+        return schema
+
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "ConversationAnswer":
         ctx = info.context
@@ -161,6 +183,17 @@ class TopicsAnswer(_Answer):
     """Context: ``speakers`` (the speaker of each message id), ``k_min``, ``k_max``."""
 
     topics: list[Topic]
+
+    @classmethod
+    def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """k_min-k_max topics, each listing ids under both speakers, a speaker's list only their own ids."""
+        speakers: list[str] = ctx["speakers"]
+        topics = schema["properties"]["topics"]
+        topics.update(minItems=ctx["k_min"], maxItems=ctx["k_max"])
+        own = {name: [i for i, s in enumerate(speakers) if s == name] for name in dict.fromkeys(speakers)}
+        topics["items"]["properties"]["messages"] = _object({name: {"type": "array", "items": {"enum": ids}}
+                                                             for name, ids in own.items()})
+        return schema
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "TopicsAnswer":
@@ -218,6 +251,18 @@ class QueriesAnswer(_Answer):
 
     queries: list[QueryItem]
 
+    @classmethod
+    def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """per_kind questions about A, then B, then both; a known target and topic; evidence_min-max ids."""
+        names, lo, hi = ctx["names"], *ctx["evidence"]
+        item = _with(schema["properties"]["queries"]["items"], topic={"enum": list(ctx["topics"])},
+                     evidence={"type": "array", "items": {"enum": list(range(len(ctx["speakers"])))},
+                               "minItems": lo, "maxItems": hi})
+        schema["properties"]["queries"] = _tuple([
+            _with(item, about={"const": about}, target={"const": about} if about in names else {"enum": names})
+            for about in [names[0]] * ctx["per_kind"] + [names[1]] * ctx["per_kind"] + ["both"] * ctx["per_kind"]])
+        return schema
+
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "QueriesAnswer":
         ctx = info.context
@@ -253,20 +298,113 @@ class QueriesAnswer(_Answer):
         return self
 
 
-def parse(schema: type[S], text: str, **context: Any) -> S:
-    """The answer as ``schema``; raises InvalidAnswer with every problem, phrased for the model."""
+_SPECIFICS = ((re.compile(r"\([^)]*\)"), ""), (re.compile(r"\[[^\]]*\]"), "[…]"), (re.compile(r"\{[^}]*\}"), "{…}"),
+              (re.compile(r"'[^']*'"), "'…'"),
+              (re.compile(r"(?<=\s)(?!Input\b|JSON\b)[A-Z][\w.-]*( [A-Z][\w.-]*)*"), "X"),  # names
+              (re.compile(r"\d+"), "N"))
+
+
+def problem_kinds(problems: str) -> set[str]:
+    """The kinds of rule an answer broke: its problems (``InvalidAnswer``'s text, or a refusal) without the
+    specifics (ids, numbers, names, quoted values, explanations), e.g. "events[…] has N words, expected N-N"."""
+    kinds = set()
+    for line in problems.splitlines():
+        for problem in line.removeprefix("- ").split("; "):
+            if problem.startswith("and ") and problem.endswith(" more") or problem.startswith("cached, so"):
+                continue  # the count of problems beyond the first 12; the tail of a refusal
+            for pattern, repl in _SPECIFICS:
+                problem = pattern.sub(repl, problem)
+            kinds.add(re.sub(r" ([:;,])", r"\1", " ".join(problem.split())).rstrip(" :,"))
+    return kinds - {""}
+
+
+def response_schema(schema: type[_Answer], **context: Any) -> dict[str, Any]:
+    """The JSON schema a server can constrain its answer to (``response_format``): the pydantic model's own,
+    inlined and closed (every key required, no others), then narrowed by the same context ``parse`` takes
+    where a grammar can express the rule: counts, A/B alternation, known event ids, each speaker's own message
+    ids, topic labels, evidence sizes. What it cannot (word counts, names in events, greetings, event order,
+    every id in one topic) stays with ``parse``, which checks every answer all the same."""
+    return schema.narrow(_closed(_inline(schema.model_json_schema())), context)
+
+
+def _inline(node: Any, defs: dict[str, Any] | None = None) -> Any:
+    """``node`` with every ``$ref`` replaced by its definition (grammar converters differ in ``$ref`` support)."""
+    if isinstance(node, dict):
+        defs = node.get("$defs", defs)
+        if "$ref" in node:
+            assert defs is not None
+            return _inline(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def _closed(node: dict[str, Any]) -> dict[str, Any]:
+    """Without titles, docstrings and defaults; objects with every property required and no other."""
+    out = {k: v for k, v in node.items() if k not in ("title", "description", "default")}
+    if "properties" in out:
+        out = _object({name: _closed(sub) for name, sub in out["properties"].items()})
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _closed(out[key])
+    if "anyOf" in out:
+        out["anyOf"] = [_closed(sub) for sub in out["anyOf"]]
+    return out
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def _with(obj: dict[str, Any], **properties: Any) -> dict[str, Any]:
+    """A copy of object schema ``obj`` with some properties' schemas replaced."""
+    return _object({**obj["properties"], **properties})
+
+
+def _tuple(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """An array of exactly these items, in this order."""
+    return {"type": "array", "prefixItems": items, "items": False, "minItems": len(items), "maxItems": len(items)}
+
+
+COPY_WORDS = 8  # this many words in a row from the task (its example, its input) in an answer are a copy
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    toks = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)}
+
+
+def copies(data: Any, task: str, where: str = "") -> list[str]:
+    """Where the answer's strings repeat COPY_WORDS words in a row of the task: an example sentence taken over
+    (small models do: six events that are the prompt's example, the example brief), a query that quotes its
+    evidence, a message that pastes an event. Labels and names are shorter and never count."""
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in copies(v, task, f"{where}.{k}" if where else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in copies(v, task, f"{where}[{i}]")]
+    if isinstance(data, str) and _ngrams(data, COPY_WORDS) & _ngrams(task, COPY_WORDS):
+        return [f"{where} copies the task's words ({' '.join(data.split()[:6])} ...): write your own"]
+    return []
+
+
+def parse(schema: type[S], text: str, task: str | None = None, **context: Any) -> S:
+    """The answer as ``schema``; raises InvalidAnswer with every problem, phrased for the model. ``task``: the
+    prompt, whose sentences the answer must not copy (``copies``)."""
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text
     try:
-        data = json.loads(body)
+        data = json.loads(body, strict=False)  # a raw tab or newline inside a string is no reason to re-ask
     except json.JSONDecodeError as err:
         raise InvalidAnswer(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    lines = [f"- {problem}" for problem in (copies(data, task) if task else [])]
     try:
-        return schema.model_validate(data, context=context)
+        answer = schema.model_validate(data, context=context)
     except ValidationError as err:
-        lines = []
         for e in err.errors(include_url=False):
             where = ".".join(str(p) for p in e["loc"])
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"- {where}: {msg}" if where else f"- {msg}")
-        raise InvalidAnswer("\n".join(lines)) from None
+    if lines:
+        raise InvalidAnswer("\n".join(lines))
+    return answer
