@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hins import aggregate, locomo, mteb_eval
+from hins import aggregate
+from hins.evaluation import locomo, mteb_eval
 from hins.core.cli import run_hydra
 from hins.evaluation.locomo import LocomoFormatError, load_locomo
 from tests.conftest import ROOT
