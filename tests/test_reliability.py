@@ -742,10 +742,10 @@ def _train_cfg(*overrides):
 
 
 def _fit(tmp, embedder, state, crash_at=None, validate_fn=_validate, overrides=(), signal_at=None):
-    cfg, run = _train_cfg(*overrides)
+    _, run = _train_cfg(*overrides)
     FaultyLoss.crash_at, FaultyLoss.signal_at = crash_at, signal_at
     try:
-        return fit(cfg, run, embedder, _rows(), validate_fn, tmp, state)
+        return fit(run, embedder, _rows(), validate_fn, tmp, state)
     finally:
         FaultyLoss.crash_at = FaultyLoss.signal_at = None
 

@@ -20,7 +20,7 @@ def _rows(n: int = 20, negatives=lambda i: 3) -> list[dict]:
 def _fit(tmp_path, embedder, *overrides: str, validate_fn=None, rows=None):
     cfg = _compose("+experiment=smoke", "trainer.batch_size=4", "trainer.log_every_n_steps=1", "trainer.resume=false",
                    *overrides)
-    return fit(cfg, validate(cfg), embedder, rows or _rows(), validate_fn, tmp_path)
+    return fit(validate(cfg), embedder, rows or _rows(), validate_fn, tmp_path)
 
 
 def test_training_runs_on_samples_with_fewer_negatives(tmp_path, tiny_embedder):
