@@ -91,7 +91,7 @@ def _answers(cache) -> dict[str, list]:
     out: dict[str, list] = {}
     for line in cache.read_text().splitlines():
         rec = json.loads(line)
-        out.setdefault(rec["step"], []).append(json.loads(rec["text"]))
+        out.setdefault(rec["step"], []).append(json.loads(rec["text"], strict=False))  # as parse reads it
     return out
 
 
