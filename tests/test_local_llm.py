@@ -76,7 +76,7 @@ def real_server(tmp_path_factory):
 
 
 def _local_settings(base_url: str, cache: str, **over) -> dict:
-    """conf/synthesis/local.yaml over openai.yaml, as Hydra composes them, pointed at ``base_url``."""
+    """hins/conf/synthesis/local.yaml over openai.yaml, as Hydra composes them, pointed at ``base_url``."""
     node = yaml.safe_load((CONF / "synthesis" / "openai.yaml").read_text())
     node.update({k: v for k, v in yaml.safe_load((CONF / "synthesis" / "local.yaml").read_text()).items()
                  if k != "defaults"})
