@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from hins.core.artifacts import sha256_file
-from hins.core.config import RunConfig, Settings
+from hins.core.config import Settings
 from hins.stages.base import Progress
 from hins.stages.sources import SourceData, SourceSize, load_source, write_source
 
@@ -45,10 +45,6 @@ class LocomoSource:
 
     def __init__(self, settings: LocomoSettings):
         self.settings = settings
-
-    @classmethod
-    def from_run(cls, run: RunConfig) -> "LocomoSource":
-        return cls(LocomoSettings.of(run))
 
     def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None:
         from hins.evaluation.locomo import CATEGORIES, load_locomo

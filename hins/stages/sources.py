@@ -69,8 +69,10 @@ class Source(Stage[SourceData], Protocol):
 
 
 def source_for(run: RunConfig) -> Source:
-    from hins.stages.locomo_file import LocomoSource
-    from hins.stages.synthetic import SyntheticSource
+    from hins.stages.locomo_file import LocomoSettings, LocomoSource
+    from hins.stages.synthetic import SyntheticSettings, SyntheticSource
 
-    sources: dict[str, Any] = {"synthetic": SyntheticSource, "locomo": LocomoSource}
-    return sources[run.data.source].from_run(run)
+    sources: dict[str, Any] = {"synthetic": (SyntheticSource, SyntheticSettings),
+                               "locomo": (LocomoSource, LocomoSettings)}
+    source, settings = sources[run.data.source]
+    return source(settings.of(run))

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field
 
-from hins.core.config import PersonasConfig, RunConfig, Settings, SynthesisConfig
+from hins.core.config import PersonasConfig, Settings, SynthesisConfig
 from hins.core.records import Conversation, Persona, Query
 from hins.stages.base import Progress
 from hins.stages.sources import SourceData, SourceSize, load_source, write_source
@@ -47,10 +47,6 @@ class SyntheticSource:
 
     def __init__(self, settings: SyntheticSettings):
         self.settings = settings
-
-    @classmethod
-    def from_run(cls, run: RunConfig) -> "SyntheticSource":
-        return cls(SyntheticSettings.of(run))
 
     def jobs(self) -> list[Job]:
         """(conversation id, P1, P2) for every conversation."""
