@@ -31,8 +31,8 @@ from hins.stages.topics_llm import LLMTopics
 from hins.synthesis.llm import LLMSynthesizer, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, CallCache, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
-from hins.synthesis.schemas import (ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer, TopicsAnswer,
-                                    copies, parse, problem_kinds, response_schema)
+from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
+                                    TopicsAnswer, copies, parse, problem_kinds, response_schema)
 from hins.stages.topics import assign_topics
 from tests.conftest import CONF, ROOT
 from tests.test_config import _compose
@@ -217,6 +217,14 @@ def test_an_answer_copying_the_task_is_invalid():
     with pytest.raises(InvalidAnswer, match=r"events\[2\]\.text copies the task's words \(Ann walked the dog"):
         parse(EventsAnswer, json.dumps(answer), task, name="Ann Lee", n_events=6)
     assert copies({"label": "the river before work"}, task) == []  # fewer than COPY_WORDS words never count
+
+
+def test_a_brief_must_not_use_the_persons_name():
+    """SmolLM2-135M wrote "Janet Rivera is a woman who loves to travel ...": 15-25 words, yet no brief."""
+    brief = {"brief": "Janet Rivera is a woman who loves to travel and has many interests, but her favorite is gardening"}
+    with pytest.raises(InvalidAnswer, match=r"the brief uses the person's name \(Janet Rivera\)"):
+        parse(BriefAnswer, json.dumps(brief), name="Janet Rivera")
+    assert parse(BriefAnswer, json.dumps(brief), name="Ann Lee")
 
 
 def test_problem_kinds_drop_the_specifics():

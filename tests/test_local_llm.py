@@ -13,7 +13,11 @@ longer than the whole rest of CI (experiments/llm_local/README.md has the measur
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 import tomllib
 
 import pytest
@@ -73,6 +77,24 @@ def real_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
     with local_server.LocalServer(model, port=_free_port(), log_path=log) as server:
         yield server
+
+
+def test_the_server_command_serves_and_stops_with_its_server(real_server, tmp_path):
+    """`python -m hins.synthesis.local_server` started in the background as a shell's `&` does (SIGINT ignored),
+    then `kill`ed: the llama.cpp server it started goes with it."""
+    port, log = _free_port(), tmp_path / "out.log"
+    with log.open("w") as out:  # a file, not a pipe: the server's start-up output would fill a pipe and block it
+        proc = subprocess.Popen([sys.executable, "-m", "hins.synthesis.local_server", "--no-install", "--port",
+                                 str(port), "--model", str(real_server.model)], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 300
+    while local_server._models(url) is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert local_server._models(url) == [local_server.MODEL_ALIAS]
+    proc.terminate()
+    assert proc.wait(timeout=60) == 0, log.read_text()[-2000:]
+    assert local_server._models(url) is None  # nothing answers there any more
 
 
 def _local_settings(base_url: str, cache: str, **over) -> dict:

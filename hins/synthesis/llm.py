@@ -236,7 +236,7 @@ class LLMSynthesizer:
                 for i, e in enumerate(answer.events)]
 
     async def _brief(self, p: Persona) -> str | None:
-        answer = await self.steps.ask("brief", BriefAnswer, self._brief_prompt(p), {})
+        answer = await self.steps.ask("brief", BriefAnswer, self._brief_prompt(p), {"name": p.name})
         return answer.brief.strip() if answer else None
 
     def _conversation_prompt(self, names: list[str], briefs: Sequence[str], events: Sequence[Sequence[str]]) -> str:

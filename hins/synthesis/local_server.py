@@ -21,6 +21,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -160,15 +161,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model = ensure_installed(args.model, install=not args.no_install)
-        server = LocalServer(model, args.host, args.port, args.n_ctx, args.threads).start()
     except SetupError as err:
         print(f"local LLM server: {err}", file=sys.stderr)
         return 2
-    print(f"\nServing {model.name} at {server.base_url} (model name {MODEL_ALIAS}); Ctrl-C stops it. Then:\n"
-          f"  python -m hins.run synthesis=local synthesis.base_url={server.base_url}\n", flush=True)
+    # Ctrl-C and `kill` (SIGTERM) stop the server with this process: a shell's `&` would make it ignore SIGINT,
+    # and SIGTERM would end it without its `finally`, leaving the server running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server = LocalServer(model, args.host, args.port, args.n_ctx, args.threads)
     try:
+        server.start()
+        print(f"\nServing {model.name} at {server.base_url} (model name {MODEL_ALIAS}); Ctrl-C stops it. Then:\n"
+              f"  python -m hins.run synthesis=local synthesis.base_url={server.base_url}\n", flush=True)
         assert server.proc is not None
         return server.proc.wait()
+    except SetupError as err:
+        print(f"local LLM server: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 0
     finally:

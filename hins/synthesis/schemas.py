@@ -87,12 +87,18 @@ class EventsAnswer(_Answer):
 
 
 class BriefAnswer(_Answer):
+    """Context: ``name`` (the person's full name), which the brief must not use (a brief stands in for it)."""
+
     brief: str
 
     @model_validator(mode="after")
-    def _rules(self) -> "BriefAnswer":
+    def _rules(self, info: ValidationInfo) -> "BriefAnswer":
         problems: list[str] = []
         _word_range(problems, "the brief", self.brief, BRIEF_WORDS)
+        named = [part for part in (info.context or {}).get("name", "").split()
+                 if re.search(rf"\b{re.escape(part)}\b", self.brief)]
+        if named:
+            problems.append(f"the brief uses the person's name ({' '.join(named)}): describe them instead")
         _check(problems)
         return self
 
