@@ -29,7 +29,7 @@ from hins.training.model import Embedder, model_identity
 from hins.stages.negatives import NegativesSettings, NegativesStage
 from hins.stages.queries import QueriesSettings, QueriesStage
 from hins.core.records import Conversation, DataError, Query
-from hins.stages.base import Stage, stage_keys
+from hins.stages.base import Priced, Stage, stage_keys
 from hins.stages.calibration import CalibrationSettings, CalibrationStage
 from hins.stages.encode import UntunedModel, load_model, model_key
 from hins.stages.runner import Built, StageRunner
@@ -140,18 +140,28 @@ class Pipeline:
         self.source: Source = self.stages[0]  # type: ignore[assignment]
 
     def dry_run(self) -> dict[str, Any]:
-        """What the LLM would be asked for on this config; nothing is sent: the LLM backend's synthesis, or the LLM's
-        queries for the source's conversations (read or built offline first)."""
-        estimate = self.source.dry_run()
-        if estimate is not None:
-            if self.run.queries.source == "llm":
-                estimate["note"] += ("; queries=llm asks for topics and queries once more per conversation, on top: "
-                                     "about the topics and queries calls and tokens above again")
+        """What every LLM step of this config would be asked for, nothing sent: the source's (an LLM synthesis with
+        ``synthesis.dry_run``, priced on stand-ins of the conversations it would write), then ``topics=llm`` and
+        ``queries=llm`` on those stand-ins or on the source's real conversations (read, or built offline first).
+        Per stage and in total; written to ``dry_run.json``."""
+        priced: dict[str, dict[str, Any]] = {}
+        source = self.source.dry_run()
+        if source is not None:
+            priced[self.source.name], convs = source.estimate, source.conversations
         else:
             convs = list(self.runner.run(self.source).conversations.values())
-            estimate = queries_stage(self.run).writer().estimate(convs)  # type: ignore[attr-defined]
-        write_json(self.out / "dry_run.json", estimate)
-        return estimate
+        for stage in self.stages[1:]:
+            estimate = stage.estimate(convs) if isinstance(stage, Priced) else None
+            if estimate is not None:
+                priced[stage.name] = estimate
+        report = {"stages": priced,
+                  "calls": {f"{name}/{step}": n for name, e in priced.items() for step, n in e["calls"].items()},
+                  **{total: sum(e[total] for e in priced.values())
+                     for total in ("total_calls", "total_input_tokens", "total_output_tokens")},
+                  "cost_usd": round(sum(e["cost_usd"] for e in priced.values()), 4),
+                  "note": next(iter(priced.values()))["note"]}
+        write_json(self.out / "dry_run.json", report)
+        return report
 
     def prepare(self) -> PipelineData:
         """Every stage's artifact, built or loaded; the data's statistics in ``data_stats.json``. A trained run stops
@@ -213,12 +223,10 @@ def weights_identity(run: RunConfig) -> dict[str, Any]:
     return model_identity(run.model.source, run.model.name, run.model.path)
 
 
-def dry_run_of(run: RunConfig) -> str | None:
-    """Which LLM work a dry run costs instead of running: "synthesis" (the source's, ``synthesis.dry_run``),
-    "queries" (``queries.dry_run`` with ``queries=llm``), or None for a real run."""
-    if source_for(run).dry_run_requested():
-        return "synthesis"
-    return "queries" if getattr(run.queries, "dry_run", False) else None
+def is_dry_run(run: RunConfig) -> bool:
+    """Whether an LLM group asks to price the run's LLM steps instead of running (``synthesis.dry_run``,
+    ``topics.dry_run``, ``queries.dry_run``; the last two follow the first by default)."""
+    return source_for(run).dry_run_requested() or run.topics.dry_run or run.queries.dry_run
 
 
 def run_pipeline(run: RunConfig, ctx: RunContext) -> dict[str, Any]:
@@ -229,7 +237,7 @@ def run_pipeline(run: RunConfig, ctx: RunContext) -> dict[str, Any]:
     exactly once) and gives the spread of the fold means.
     """
     out = ctx.output_dir
-    if dry_run_of(run) is not None:
+    if is_dry_run(run):
         estimate = Pipeline(run, out, ctx.cache_dir).dry_run()
         print(f"Dry run (nothing sent): {estimate['total_calls']:,} calls, ~{estimate['total_input_tokens']:,} input "
               f"and ~{estimate['total_output_tokens']:,} output tokens, ~${estimate['cost_usd']:,.2f}; "

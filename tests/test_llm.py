@@ -581,12 +581,57 @@ def test_llm_queries_dry_run_costs_the_real_prompts_and_sends_nothing(server, tm
     overrides = ("+experiment=smoke", "data.n_conversations=8", "queries.price_input_per_1k=0.001")
     pipe = _llm_queries_run(server, tmp_path, monkeypatch, *overrides, "queries.dry_run=true")
     estimate = pipe.dry_run()
-    assert not server.requests and estimate["calls"] == {"topics": 8, "queries": 8} and estimate["cost_usd"] > 0
+    assert not server.requests and estimate["calls"] == {"queries/topics": 8, "queries/queries": 8}
+    assert list(estimate["stages"]) == ["queries"] and estimate["cost_usd"] > 0
     assert json.loads((tmp_path / "out" / "dry_run.json").read_text()) == estimate
     sent = _llm_queries_run(server, tmp_path, monkeypatch, *overrides).prepare().stats["queries"]["llm"]["usage"]
     assert sent["calls"] == 16
     words = estimate["total_input_tokens"] / 1.4  # the estimate's tokens per word
     assert abs(words - sent["input_tokens"]) < 0.05 * sent["input_tokens"], (words, sent)
+
+
+def test_llm_topics_dry_run_costs_the_real_prompts_and_sends_nothing(server, tmp_path, monkeypatch):
+    """``topics=llm`` with ``topics.dry_run=true`` prices the topics calls on the source's real conversations;
+    nothing is sent, and the input tokens match what the real run then sends."""
+    monkeypatch.setenv("HINS_ROOT", str(tmp_path))
+
+    def pipeline(*overrides: str) -> Pipeline:
+        cfg = _compose("+experiment=smoke", "data.n_conversations=6", "topics=llm", f"topics.base_url={server.url}",
+                       "topics.model=fake-model", "topics.backoff_s=0.02", "topics.max_backoff_s=0.1",
+                       "topics.price_output_per_1k=0.002", f"paths.cache_dir={tmp_path / 'cache'}", *overrides)
+        return Pipeline(validate(cfg), tmp_path / "out", tmp_path / "cache")
+
+    estimate = pipeline("topics.dry_run=true").dry_run()
+    assert not server.requests and estimate["calls"] == {"topics/topics": 6} and estimate["total_calls"] == 6
+    assert estimate["stages"]["topics"]["conversations"] == 6 and estimate["cost_usd"] > 0
+    sent = pipeline().prepare().stats["topics"]["usage"]
+    assert sent["calls"] == 6
+    words = estimate["total_input_tokens"] / 1.4
+    assert abs(words - sent["input_tokens"]) < 0.05 * sent["input_tokens"], (words, sent)
+
+
+def test_synthesis_dry_run_prices_every_llm_stage(server, tmp_path, monkeypatch):
+    """``synthesis.dry_run=true`` with ``topics=llm`` and ``queries=llm``: the synthesis' steps, then the topics and
+    queries stages on stand-ins of the conversations it would write (2 x turns messages each), nothing sent; the
+    totals are the stages' sums, and the stand-ins make the later stages' prompts as long as the real ones."""
+    monkeypatch.setenv("HINS_ROOT", str(tmp_path))
+    cfg = _compose("+experiment=smoke", "data.n_conversations=4", "synthesis=openai", f"synthesis.base_url={server.url}",
+                   "synthesis.model=fake-model", "synthesis.dry_run=true", "synthesis.price_input_per_1k=0.001",
+                   "topics=llm", "queries=llm", f"paths.cache_dir={tmp_path / 'cache'}")
+    run = validate(cfg)
+    assert run.topics.dry_run and run.queries.dry_run  # they follow synthesis.dry_run
+    report = Pipeline(run, tmp_path / "out", tmp_path / "cache").dry_run()
+    assert not server.requests and list(report["stages"]) == ["conversations", "topics", "queries"]
+    assert report["calls"] == {"conversations/events": 8, "conversations/brief": 8, "conversations/conversation": 4,
+                               "conversations/topics": 4, "conversations/queries": 4, "topics/topics": 4,
+                               "queries/topics": 4, "queries/queries": 4}
+    stages = report["stages"].values()
+    assert report["total_calls"] == 40 == sum(s["total_calls"] for s in stages)
+    assert report["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in stages)) and report["cost_usd"] > 0
+    synthesis, queries = report["stages"]["conversations"], report["stages"]["queries"]
+    assert synthesis["input_tokens"]["queries"] == queries["input_tokens"]["queries"]  # the same prompts, twice
+    conversation_words = synthesis["output_tokens"]["conversation"] / 4 / 1.4
+    assert 40 * 20 < conversation_words < 40 * 30  # 40 messages of ~22 words, with ids and speakers
 
 
 def _locomo_40_turns(tmp_path: Path) -> Path:

@@ -70,6 +70,25 @@ def test_every_import_is_a_declared_dependency():
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
 
 
+def test_the_readme_map_names_files_that_exist():
+    """The README's code map and "where do I add" name real files, classes and functions: a move or a rename that
+    forgets the map fails here, not in a newcomer's hands."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Inside hins")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    paths = set(re.findall(r"\b((?:hins|tests|benchmarks|experiments)/[\w/.]*\w)", section))
+    assert len(paths) > 15 and not [p for p in sorted(paths) if not (ROOT / p).exists()]
+    modules = {Path(p).name for p in re.findall(r"[\w/]*\w+\.py\b", section)}
+    known = {p.name for p in (ROOT / "hins").rglob("*.py")} | {p.name for p in (ROOT / "tests").glob("*.py")}
+    assert len(modules) > 25 and not sorted(modules - known)
+    named = {"_Pools": "hins/stages/negatives.py", "NegativesConfig": "hins/core/config.py",
+             "stages_of": "hins/pipeline.py", "CONFIGS": "tests/test_stages.py", "source_for": "hins/stages/sources.py",
+             "Priced": "hins/stages/base.py", "score": "hins/evaluation/evaluate.py", "Stage": "hins/stages/base.py"}
+    for name, where in named.items():
+        assert f"`{name}`" in section or f"`{name}." in section, name
+        assert re.search(rf"^(class|def) {name}\b|^{name} = ", (ROOT / where).read_text(), re.M), (name, where)
+
+
 # ------------------------------------------------------------------------------------------------ experiments
 
 

@@ -180,6 +180,7 @@ class QueriesConfig(_EvidenceRange):
     """``queries=default`` / ``queries=locomo``: the source's own queries, filtered to the evidence range."""
 
     source: Literal["data"] = "data"  # absent from the YAML files: the default
+    dry_run: ClassVar[bool] = False  # the source's own queries cost no LLM call
 
 
 Tier = Literal["hard", "medium", "easy"]
@@ -418,6 +419,11 @@ class TargetConfig(_Strict):
     def arguments(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @property
+    def dry_run(self) -> bool:
+        """Whether an LLM group asks to price the run's LLM steps instead of running them (its ``dry_run``)."""
+        return bool(self.arguments().get("dry_run", False))
+
     def build(self, **kwargs: Any) -> Any:
         return instantiate({"_target_": self.target, **self.arguments()}, **kwargs)
 
@@ -449,10 +455,6 @@ class PersonasConfig(TargetConfig):
 
 class SynthesisConfig(TargetConfig):
     """``synthesis``: the backend that writes synthetic conversations (procedural, or an LLM endpoint)."""
-
-    @property
-    def dry_run(self) -> bool:
-        return bool(self.arguments().get("dry_run", False))
 
 
 class TopicsConfig(TargetConfig):
@@ -568,7 +570,7 @@ class LLMSynthesisConfig(LLMEndpointConfig):
 
     events_per_person: int = Field(ge=4, le=12)  # >= 4 so the four kinds of event fit
     turns: int = Field(ge=5, le=60)
-    dry_run: bool  # report the calls, tokens and cost the run would need, and spend nothing
+    dry_run: bool  # report the calls, tokens and cost of the whole run's LLM steps, and spend nothing
 
     REQUIRED_PROMPTS = ("system", "repair", "events", "brief", "conversation", "topics", "queries")
 
@@ -578,6 +580,7 @@ class LLMTopicsConfig(LLMEndpointConfig):
 
     k_min: int = Field(ge=1)
     k_max: int = Field(ge=1)
+    dry_run: bool = False  # report the calls, tokens and cost of the whole run's LLM steps, and spend nothing
 
     REQUIRED_PROMPTS = ("system", "repair", "topics")
 
@@ -594,7 +597,7 @@ class LLMQueriesConfig(_EvidenceRange, LLMEndpointConfig):
     queries stay the evaluation queries of the held-out split (see hins.stages.splits)."""
 
     source: Literal["llm"]
-    dry_run: bool = False  # report the calls, tokens and cost the LLM queries would need, and spend nothing
+    dry_run: bool = False  # report the calls, tokens and cost of the whole run's LLM steps, and spend nothing
 
     REQUIRED_PROMPTS = ("system", "repair", "topics", "queries")
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from hins.core.config import Settings
+from hins.core.records import Conversation
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -44,6 +45,14 @@ class Stage(Protocol[T_co]):
     def build(self, inputs: Mapping[str, Any], out: Path, progress: Progress) -> None: ...
 
     def load(self, path: Path) -> T_co: ...
+
+
+@runtime_checkable
+class Priced(Protocol):
+    """A stage whose work may be LLM calls: what they would cost on these conversations, nothing sent (None: its
+    configuration calls no LLM). A dry run prices every such stage of a run (hins.pipeline.Pipeline.dry_run)."""
+
+    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any] | None: ...
 
 
 def stage_key(stage: Stage[Any], input_keys: Mapping[str, str]) -> str:

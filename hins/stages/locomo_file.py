@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 from hins.core.artifacts import sha256_file
 from hins.core.config import Settings
 from hins.stages.base import Progress
-from hins.stages.sources import SourceData, SourceSize, load_source, write_source
+from hins.stages.sources import SourceData, SourceDryRun, SourceSize, load_source, write_source
 
 LOCOMO_SAMPLES_PER_BYTE = 3e-3  # LoCoMo-10: ~8,400 samples (QA + observations) from a 2.8 MB file
 LOCOMO_CACHE_PER_BYTE = 1.5  # conversations.jsonl + queries.jsonl against the source file
@@ -78,5 +78,5 @@ class LocomoSource:
     def dry_run_requested(self) -> bool:
         return False
 
-    def dry_run(self) -> dict[str, Any] | None:
+    def dry_run(self) -> SourceDryRun | None:
         return None

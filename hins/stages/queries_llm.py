@@ -6,7 +6,6 @@ queries of the held-out split (hins.stages.splits)."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +14,7 @@ from hins.core.config import LLMQueriesConfig, Settings
 from hins.stages.queries import LLM_QID_TAG, QuerySet, filter_by_evidence, load_queries, write_queries
 from hins.core.records import Conversation, Query
 from hins.stages.base import Progress
-from hins.synthesis.llm import QUERIES_PER_KIND, TOPIC_RANGE, _batch, _estimate_report, _mid, _Steps, _words
+from hins.synthesis.llm import QUERIES_PER_KIND, _batch, _Steps, _Tally
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +43,10 @@ class LLMQueries:
     def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any]:
         """Calls, tokens and cost of ``generate`` without repairs, spending nothing: the topics prompts are the
         real ones; the queries prompts are too, with TOPIC_RANGE's midpoint of placeholder topic labels."""
-        evidence = (self.settings.evidence_min, self.settings.evidence_max)
-        system = _words(self.steps.templates["system"].template)
-        calls: Counter[str] = Counter()
-        words_in: Counter[str] = Counter()
-        out_words = {"topics": 0.0, "queries": 3 * QUERIES_PER_KIND * (14 + _mid(evidence))}
-        labels = [f"topic {i}" for i in range(int(_mid(TOPIC_RANGE)))]
+        tally = _Tally(self.steps)
         for conv in conversations:
-            for step, prompt in (("topics", self.steps.topics_prompt(conv, TOPIC_RANGE)),
-                                 ("queries", self.steps.queries_prompt(conv, labels, evidence))):
-                calls[step] += 1
-                words_in[step] += system + _words(prompt)
-            out_words["topics"] += (TOPIC_RANGE[1] * 6 + 1.5 * len(conv.messages)) / len(conversations)
-        return _estimate_report(self.settings, len(conversations), calls, words_in, out_words)
+            tally.annotation(conv, (self.settings.evidence_min, self.settings.evidence_max))
+        return tally.report(len(conversations))
 
 
 class LLMQueriesSettings(Settings):
@@ -96,6 +86,10 @@ class LLMQueriesStage:
                  stats.kept, stats.generated, stats.dropped or "none", own_stats.kept)
         write_queries(out, own + kept, {"source": "llm", **stats.to_dict(), "llm": llm_stats,
                                         "source_queries": own_stats.to_dict()})
+
+    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any]:
+        """The LLM's calls, tokens and cost for these conversations (hins.stages.base.Priced)."""
+        return self.writer().estimate(conversations)
 
     def load(self, path: Path) -> QuerySet:
         return load_queries(path)

@@ -37,6 +37,12 @@ def load_source(path: Path) -> SourceData:
     return SourceData({c.cid: c for c in convs}, queries, json.loads((path / "info.json").read_text()))
 
 
+@dataclass
+class SourceDryRun:
+    estimate: dict[str, Any]  # the LLM calls, tokens and cost of building the source
+    conversations: list[Conversation]  # stand-ins of the configured size, to price the LLM stages after it
+
+
 @dataclass(frozen=True)
 class SourceSize:
     """Rough sizes for the disk estimate (hins.core.disk)."""
@@ -63,7 +69,7 @@ class Source(Stage[SourceData], Protocol):
         """Whether its settings ask to cost the LLM work of building it instead of doing it."""
         ...
 
-    def dry_run(self) -> dict[str, Any] | None:
+    def dry_run(self) -> SourceDryRun | None:
         """The LLM calls, tokens and cost of building this source, when its settings ask for a dry run; else None."""
         ...
 

@@ -12,7 +12,7 @@ from pydantic import Field
 from hins.core.config import PersonasConfig, Settings, SynthesisConfig
 from hins.core.records import Conversation, Persona, Query
 from hins.stages.base import Progress
-from hins.stages.sources import SourceData, SourceSize, load_source, write_source
+from hins.stages.sources import SourceData, SourceDryRun, SourceSize, load_source, write_source
 
 CONVERSATION_BYTES = 13_000  # a synthetic conversation with its personas, events and queries (conversations.jsonl)
 SAMPLES_PER_CONVERSATION = 50  # 6 queries x ~8 evidence messages, one sample per (query, positive)
@@ -81,7 +81,8 @@ class SyntheticSource:
     def dry_run_requested(self) -> bool:
         return self.settings.synthesis.dry_run
 
-    def dry_run(self) -> dict[str, Any] | None:
+    def dry_run(self) -> SourceDryRun | None:
         if not self.dry_run_requested():
             return None
-        return self.synthesizer().estimate(self.jobs())  # type: ignore[attr-defined]
+        synthesizer, jobs = self.synthesizer(), self.jobs()
+        return SourceDryRun(synthesizer.estimate(jobs), synthesizer.placeholders(jobs))  # type: ignore[attr-defined]

@@ -211,5 +211,9 @@ class TopicsStage:
         write_json(out / "stats.json", {"method": cfg.method, "ari_vs_ground_truth": result.ari,
                                         "mean_topics_per_conversation": result.mean_topics, **result.method_stats})
 
+    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any] | None:
+        """The LLM's calls, tokens and cost with ``topics=llm`` (hins.stages.base.Priced); None for the others."""
+        return self.settings.topics.build().estimate(conversations) if self.settings.topics.method == "llm" else None
+
     def load(self, path: Path) -> Topics:
         return Topics(json.loads((path / "labels.json").read_text()), json.loads((path / "stats.json").read_text()))

@@ -10,7 +10,7 @@ from typing import Any
 from hins.core.config import LLMTopicsConfig
 from hins.core.records import Conversation
 from hins.stages.base import Progress
-from hins.synthesis.llm import _run_all, _Steps
+from hins.synthesis.llm import _run_all, _Steps, _Tally
 from hins.stages.topics import Embed
 
 
@@ -35,3 +35,10 @@ class LLMTopics:
                   for conv, got in zip(conversations, results)}
         self.last_stats = {"fallback_conversations": sum(r is None for r in results), **self.steps.stats(usage)}
         return labels
+
+    def estimate(self, conversations: Sequence[Conversation]) -> dict[str, Any]:
+        """Calls, tokens and cost of ``assign_all`` without repairs, spending nothing: the real prompts."""
+        tally = _Tally(self.steps)
+        for conv in conversations:
+            tally.topics(conv, (self.settings.k_min, self.settings.k_max))
+        return tally.report(len(conversations))

@@ -276,50 +276,77 @@ class LLMSynthesizer:
         return _batch(self.steps, "LLM topics and queries", conversations,
                       lambda conv: self.steps.annotate(conv, EVIDENCE_RANGE))
 
+    def placeholders(self, jobs: Sequence[Job]) -> list[Conversation]:
+        """Stand-ins for the conversations the jobs would give, to price the LLM work done on them (here and by
+        ``topics=llm`` / ``queries=llm``) without writing them: 2 × turns messages of MESSAGE_WORDS' midpoint."""
+        text = " ".join(["word"] * int(_mid(MESSAGE_WORDS)))
+        brief = " ".join(["word"] * int(_mid(BRIEF_WORDS)))
+        convs = []
+        for cid, p1, p2 in jobs:
+            names = speaker_names(p1, p2)
+            convs.append(Conversation(cid=cid, speakers=names, personas=[p1, p2], briefs=[brief, brief],
+                                      messages=[Message(mid=i, speaker=names[i % 2], text=text)
+                                                for i in range(2 * self.settings.turns)]))
+        return convs
+
     def estimate(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """Calls, tokens and cost the jobs would need without repairs, spending nothing. Event and brief
-        prompts are the real ones; later prompts hold answers not written yet, sized by the rules' midpoints."""
+        prompts are the real ones; later prompts hold answers not written yet (``placeholders``)."""
         s = self.settings
-        n_msg, n_ev = 2 * s.turns, s.events_per_person
-        dialogue = n_msg * (_mid(MESSAGE_WORDS) + 4)  # words of a conversation with ids, speakers and JSON
-        out_words = {"events": n_ev * (_mid(EVENT_WORDS) + 6), "brief": _mid(BRIEF_WORDS) + 2,
-                     "conversation": dialogue, "topics": TOPIC_RANGE[1] * 6 + n_msg * 1.5,
-                     "queries": 3 * QUERIES_PER_KIND * (14 + _mid(EVIDENCE_RANGE))}
-        system = _words(self.steps.templates["system"].template)
-        calls: Counter[str] = Counter()
-        words_in: Counter[str] = Counter()
-
-        def count(step: str, words: float) -> None:
-            calls[step] += 1
-            words_in[step] += system + words
-
-        people: set[str] = set()
+        n_ev = s.events_per_person
         event = " ".join(["word"] * int(_mid(EVENT_WORDS)))
-        brief = " ".join(["word"] * int(_mid(BRIEF_WORDS)))
-        for _, p1, p2 in jobs:
+        tally = _Tally(self.steps)
+        people: set[str] = set()
+        for (_, p1, p2), conv in zip(jobs, self.placeholders(jobs)):
             for p in (p1, p2):
                 if p.pid not in people:  # a person's events and brief are asked once (then cached)
                     people.add(p.pid)
-                    count("events", _words(self._events_prompt(p)))
-                    count("brief", _words(self._brief_prompt(p)))
-            placeholders = self._conversation_prompt(speaker_names(p1, p2), [brief] * 2, [[event] * n_ev] * 2)
-            count("conversation", _words(placeholders))
-            count("topics", _words(self.steps.templates["topics"].template) + dialogue)
-            count("queries", _words(self.steps.templates["queries"].template) + dialogue + 2 * _mid(BRIEF_WORDS))
-        return _estimate_report(s, len(jobs), calls, words_in, out_words)
+                    tally.add("events", self._events_prompt(p), n_ev * (_mid(EVENT_WORDS) + 6))
+                    tally.add("brief", self._brief_prompt(p), _mid(BRIEF_WORDS) + 2)
+            dialogue = len(conv.messages) * (_mid(MESSAGE_WORDS) + 4)  # with ids, speakers and JSON
+            tally.add("conversation", self._conversation_prompt(conv.speakers, conv.briefs, [[event] * n_ev] * 2),
+                      dialogue)
+            tally.annotation(conv, EVIDENCE_RANGE)
+        return tally.report(len(jobs))
 
 
-def _estimate_report(settings: LLMEndpointConfig, conversations: int, calls: Counter[str], words_in: Counter[str],
-                     out_words: dict[str, float]) -> dict[str, Any]:
-    """Calls, input and output tokens per step and the cost, from the words each step sends and expects."""
-    tokens_in = {step: _tokens(w) for step, w in words_in.items()}
-    tokens_out = {step: _tokens(out_words[step]) * n for step, n in calls.items()}
-    total_in, total_out = sum(tokens_in.values()), sum(tokens_out.values())
-    return {"model": settings.model, "conversations": conversations, "calls": dict(calls),
-            "total_calls": sum(calls.values()), "input_tokens": tokens_in, "output_tokens": tokens_out,
-            "total_input_tokens": total_in, "total_output_tokens": total_out,
-            "cost_usd": round(cost_usd(settings, total_in, total_out), 4),
-            "note": f"estimate without repairs or cache hits, at {_TOKENS_PER_WORD} tokens per word"}
+class _Tally:
+    """What a dry run counts per step: calls, the words of the prompts as they would be sent (system prompt
+    included) and of the answers expected, sized by the rules' midpoints; ``report`` turns them into tokens and cost."""
+
+    def __init__(self, steps: _Steps):
+        self.steps = steps
+        self.system = _words(steps.templates["system"].template)
+        self.calls: Counter[str] = Counter()
+        self.words_in: Counter[str] = Counter()
+        self.words_out: Counter[str] = Counter()
+
+    def add(self, step: str, prompt: str, answer_words: float) -> None:
+        self.calls[step] += 1
+        self.words_in[step] += self.system + _words(prompt)
+        self.words_out[step] += answer_words
+
+    def topics(self, conv: Conversation, k: tuple[int, int]) -> None:
+        """``_Steps.cluster``: the real prompt; the answer a label per message plus up to k_max topic names."""
+        self.add("topics", self.steps.topics_prompt(conv, k), k[1] * 6 + 1.5 * len(conv.messages))
+
+    def annotation(self, conv: Conversation, evidence: tuple[int, int]) -> None:
+        """``_Steps.annotate``: the topics call, then the queries prompt with TOPIC_RANGE's midpoint of labels."""
+        self.topics(conv, TOPIC_RANGE)
+        labels = [f"topic {i}" for i in range(int(_mid(TOPIC_RANGE)))]
+        self.add("queries", self.steps.queries_prompt(conv, labels, evidence),
+                 3 * QUERIES_PER_KIND * (14 + _mid(evidence)))
+
+    def report(self, conversations: int) -> dict[str, Any]:
+        settings = self.steps.settings
+        tokens_in = {step: _tokens(w) for step, w in self.words_in.items()}
+        tokens_out = {step: _tokens(w) for step, w in self.words_out.items()}
+        total_in, total_out = sum(tokens_in.values()), sum(tokens_out.values())
+        return {"model": settings.model, "conversations": conversations, "calls": dict(self.calls),
+                "total_calls": sum(self.calls.values()), "input_tokens": tokens_in, "output_tokens": tokens_out,
+                "total_input_tokens": total_in, "total_output_tokens": total_out,
+                "cost_usd": round(cost_usd(settings, total_in, total_out), 4),
+                "note": f"estimate without repairs or cache hits, at {_TOKENS_PER_WORD} tokens per word"}
 
 
 def _mid(bounds: tuple[int, int]) -> float:
