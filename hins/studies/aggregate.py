@@ -740,11 +740,11 @@ def plots(result: dict[str, Any], metric: str, out: Path) -> list[Path]:
         ax.set_ylim(-0.1, 0.97)
         ax.set_aspect("equal")
         ax.axis("off")
-        ax.set_title(f"{metric} (%) over the hard/medium/easy simplex\n(points: mean over replicates; colour between "
-                     "them interpolated)", pad=14)
+        ax.set_title(f"{metric} (%) over the hard/medium/easy simplex\n(points: mean over replicates, at the requested "
+                     "mix;\nthe realised mixes are in the tables; colour interpolated)", pad=14)
         fig.tight_layout()
         written.append(out / f"simplex_{metric.replace('@', '_at_')}.png")
-        fig.savefig(written[-1], dpi=120)
+        fig.savefig(written[-1], dpi=120, bbox_inches="tight")  # the two-line title is wider than the triangle
         plt.close(fig)
     return written
 
