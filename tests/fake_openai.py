@@ -74,11 +74,9 @@ def valid_answer(step: str, task: str, data: dict[str, Any]) -> dict[str, Any]:
                         "event": event})
         return {"messages": out}
     if step == "topics":
-        a, b = data["speakers"]
-        blocks = _blocks(data["messages"], 4)
-        return {"topics": [{"label": f"subject {k}", "messages": {s: [i for i, who in block if who == s]
-                                                                  for s in (a, b)}}
-                           for k, block in enumerate(blocks)]}
+        return {"topics": [f"subject {k}" for k in range(4)],
+                "messages": [{"id": i, "topic": k} for k, block in enumerate(_blocks(data["messages"], 4))
+                             for i, _ in block]}
     if step == "queries":
         a, b = list(data["people"])
         blocks = _blocks(data["messages"], len(data["topics"]))
@@ -120,10 +118,10 @@ def plain_answer(messages: list[dict[str, str]]) -> str:
 
 
 def broken_answer(answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer with one item fewer in its list (too few events, messages, queries; ids left in no topic),
-    or its text cut to three words (a brief too short)."""
-    key, value = next(iter(answer.items()))
-    return {key: value[:-1] if isinstance(value, list) else " ".join(str(value).split()[:3])}
+    """The answer with one item fewer in its last list (too few events, messages, queries; a message with no
+    topic), or its text cut to three words (a brief too short)."""
+    *rest, (key, value) = answer.items()
+    return {**dict(rest), key: value[:-1] if isinstance(value, list) else " ".join(str(value).split()[:3])}
 
 
 class FakeOpenAI:

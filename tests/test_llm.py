@@ -9,6 +9,7 @@ import copy
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from hins.synthesis.llm import LLMSynthesizer, _run_all, _Steps
 from hins.synthesis.llm_client import Answer, CallCache, LLMFatal, LLMUnavailable
 from hins.synthesis.procedural import ProceduralSynthesizer
 from hins.synthesis.schemas import (BriefAnswer, ConversationAnswer, EventsAnswer, InvalidAnswer, QueriesAnswer,
-                                    TopicsAnswer, copies, parse, problem_kinds, response_schema)
+                                    TopicsAnswer, copies, greets, parse, problem_kinds, response_schema)
 from hins.stages.topics import assign_topics
 from tests.conftest import CONF, ROOT
 from tests.test_config import _compose
@@ -160,11 +161,16 @@ def test_topics_and_queries_schemas_check_ids_speakers_and_evidence():
     topics = _answer("topics", speakers=["Ann", "Bob"], messages=lines)
     ctx = {"speakers": speakers, "k_min": 2, "k_max": 8}
     assert parse(TopicsAnswer, json.dumps(topics), **ctx).labels(40)[39] == "subject 3"
-    topics["topics"][0]["messages"]["Ann"] = [1, 99]
-    with pytest.raises(InvalidAnswer) as err:
+    topics["messages"][1]["id"] = 7
+    with pytest.raises(InvalidAnswer, match="one entry per id from 0: entry 1 has id 7"):
         parse(TopicsAnswer, json.dumps(topics), **ctx)
-    assert "message 1 is Bob's, listed under Ann" in str(err.value) and "out of range" in str(err.value)
-    assert "in no topic: [0, 2, 4, 6, 8]" in str(err.value) and "more than one topic: [1]" in str(err.value)
+    bad = {"topics": ["our week", "Our  week", "work"], "messages": [{"id": i, "topic": i % 2 * 5} for i in range(39)]}
+    with pytest.raises(InvalidAnswer) as err:
+        parse(TopicsAnswer, json.dumps(bad), **ctx)
+    msg = str(err.value)
+    assert "topic labels repeat: ['our week']" in msg and "a topic for each of the 40 messages, got 39" in msg
+    assert "topic numbers [5] are not in the list (0-2)" in msg
+    assert "topics with no message: ['Our  week', 'work']" in msg
 
     labels = [f"subject {k}" for k in range(4)]
     queries = _answer("queries", people={"Ann": "", "Bob": ""}, topics=labels, messages=lines)
@@ -183,26 +189,53 @@ def test_topics_and_queries_schemas_check_ids_speakers_and_evidence():
 def test_response_schema_says_what_a_grammar_can_of_each_step():
     """The schema sent to a constraining server: the pydantic model's, closed, narrowed by the parse context."""
     events = response_schema(EventsAnswer, name="Ann Lee", n_events=6)["properties"]["events"]
-    assert events["minItems"] == events["maxItems"] == 6
-    assert events["items"]["properties"]["category"]["enum"] == ["routine", "social", "hobby", "mundane"]
-    assert events["items"]["required"] == ["text", "category", "theme"] and not events["items"]["additionalProperties"]
+    assert events["minItems"] == events["maxItems"] == 6 and events["items"] is False
+    kinds = [e["properties"]["category"] for e in events["prefixItems"]]  # every kind once, then any
+    assert kinds[:4] == [{"const": c} for c in ("routine", "social", "hobby", "mundane")]
+    assert [k["enum"] for k in kinds[4:]] == [["routine", "social", "hobby", "mundane"]] * 2
+    event = events["prefixItems"][0]
+    assert event["required"] == ["text", "category", "theme"] and not event["additionalProperties"]
+    # The word counts and the stricter forms a grammar can hold a model to; what they let through keeps the rules.
+    text = re.compile(event["properties"]["text"]["pattern"])
+    assert text.fullmatch("Ann " + "baked bread for the neighbours on a rainy Sunday," * 2 + " happily")
+    assert not text.fullmatch("Ann baked bread on Sunday.")  # 5 words
+    assert not text.fullmatch("She baked bread for the neighbours on a rainy Sunday afternoon, as always.")
+    assert not text.fullmatch('Ann baked "bread" for the neighbours on a rainy Sunday afternoon, as always.')
+    brief = re.compile(response_schema(BriefAnswer, name="Ann Lee")["properties"]["brief"]["pattern"])
+    assert brief.fullmatch("the" + " word" * 14) and brief.fullmatch("The" + " word" * 24)
+    assert not brief.fullmatch("the" + " word" * 13) and not brief.fullmatch("the" + " word" * 25)
+    assert not brief.fullmatch("Ann Lee, " + " ".join(["word"] * 14))  # the name first: the prompt's form is not
     turns = response_schema(ConversationAnswer, n_messages=4, events=["A1", "B1"])["properties"]["messages"]
     assert [t["properties"]["speaker"] for t in turns["prefixItems"]] == [{"const": s} for s in "ABAB"]
     assert turns["items"] is False
     assert turns["prefixItems"][0]["properties"]["event"]["anyOf"][0]["enum"] == ["A1", "B1"]
+    first, later = (re.compile(t["properties"]["text"]["pattern"]) for t in turns["prefixItems"][1:3])
+    assert first.fullmatch("Hey, how was the trip to the coast?") and greets("Hey, how was the trip to the coast?")
+    assert not first.fullmatch("So how was the trip to the coast?") and later.fullmatch("So how was the trip?")
+    assert not later.fullmatch("Great!") and not later.fullmatch(" ".join(["word"] * 41))
     speakers = ["Ann", "Bo", "Ann", "Bo", "Ann"]
-    topic = response_schema(TopicsAnswer, speakers=speakers, k_min=2, k_max=3)["properties"]["topics"]
-    assert (topic["minItems"], topic["maxItems"]) == (2, 3)
-    ids = topic["items"]["properties"]["messages"]
-    assert {n: p["items"]["enum"] for n, p in ids["properties"].items()} == {"Ann": [0, 2, 4], "Bo": [1, 3]}
-    assert ids["required"] == ["Ann", "Bo"]
+    two, three = (k["properties"] for k in response_schema(TopicsAnswer, speakers=speakers, k_min=2, k_max=3)["anyOf"])
+    assert (two["topics"]["minItems"], two["topics"]["maxItems"], three["topics"]["maxItems"]) == (2, 2, 3)
+    messages = three["messages"]  # a partition: each message once, in order, in one of the k topics written
+    assert [t["properties"]["id"] for t in messages["prefixItems"]] == [{"const": i} for i in range(5)]
+    assert messages["items"] is False and messages["prefixItems"][0]["properties"]["topic"] == {"enum": [0, 1, 2]}
+    assert two["messages"]["prefixItems"][4]["properties"]["topic"] == {"enum": [0, 1]}
+    label = re.compile(three["topics"]["items"]["pattern"])
+    assert label.fullmatch("hiking") and label.fullmatch("a weekend of hiking in Wales")
+    assert not label.fullmatch("a long weekend of hiking in north Wales") and not label.fullmatch("[2] Emmett: hi")
     queries = response_schema(QueriesAnswer, speakers=speakers, names=["Ann", "Bo"], topics=["t1", "t2"], per_kind=2,
                               evidence=(2, 3))["properties"]["queries"]["prefixItems"]
     assert [q["properties"]["about"]["const"] for q in queries] == ["Ann", "Ann", "Bo", "Bo", "both", "both"]
     assert [q["properties"]["target"] for q in queries[::2]] == [{"const": "Ann"}, {"const": "Bo"},
                                                                  {"enum": ["Ann", "Bo"]}]
-    evidence = queries[0]["properties"]["evidence"]
-    assert (evidence["minItems"], evidence["maxItems"], evidence["items"]["enum"]) == (2, 3, list(range(5)))
+    evidence = [q["properties"]["evidence"] for q in queries]
+    assert (evidence[0]["minItems"], evidence[0]["maxItems"], evidence[0]["items"]["enum"]) == (2, 3, [0, 2, 4])
+    assert (evidence[2]["maxItems"], evidence[2]["items"]["enum"]) == (2, [1, 3])  # Bo has 2 messages
+    assert evidence[4]["items"]["enum"] == list(range(5))  # about both
+    question = re.compile(queries[0]["properties"]["text"]["pattern"])
+    assert question.fullmatch("Where did Ann hike?") and question.fullmatch("Where did Ann hike last summer ?")
+    assert not question.fullmatch("Ann's hikes?") and not question.fullmatch("[6], I'm going to a party tonight!")
+    assert not question.fullmatch("Where did Ann hike") and not question.fullmatch("Where " + "did " * 39 + "Ann?")
     assert queries[0]["properties"]["topic"]["enum"] == ["t1", "t2"]
 
 

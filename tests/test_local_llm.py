@@ -56,6 +56,8 @@ def test_synthesis_local_is_openai_against_the_local_server():
     assert local["model"] == local_server.MODEL_ALIAS and local["json_schema"] == "json_object"
     cmd = server.command()
     assert cmd[1:3] == ["-m", "llama_cpp.server"] and cmd[cmd.index("--n_ctx") + 1] == str(local_server.N_CTX)
+    # Another GGUF file is served under its own name, which its calls record (and the call cache keys on).
+    assert cmd[cmd.index("--model_alias") + 1] == "m" and server.alias == "m"
 
 
 # ---- against the real server ----

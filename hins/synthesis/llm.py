@@ -327,8 +327,8 @@ class _Tally:
         self.words_out[step] += answer_words
 
     def topics(self, conv: Conversation, k: tuple[int, int]) -> None:
-        """``_Steps.cluster``: the real prompt; the answer a label per message plus up to k_max topic names."""
-        self.add("topics", self.steps.topics_prompt(conv, k), k[1] * 6 + 1.5 * len(conv.messages))
+        """``_Steps.cluster``: the real prompt; the answer up to k_max labels, then an id and a number per message."""
+        self.add("topics", self.steps.topics_prompt(conv, k), k[1] * 6 + 4 * len(conv.messages))
 
     def annotation(self, conv: Conversation, evidence: tuple[int, int]) -> None:
         """``_Steps.annotate``: the topics call, then the queries prompt with TOPIC_RANGE's midpoint of labels."""

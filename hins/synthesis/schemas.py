@@ -40,6 +40,20 @@ def _word_range(problems: list[str], where: str, text: str, bounds: tuple[int, i
         problems.append(f"{where} has {n} words, expected {bounds[0]}-{bounds[1]}")
 
 
+# A word, as ``words`` counts them, in a pattern a grammar can sample from: no space, and no quote, backslash or
+# control character (a JSON escape would count as part of a word).
+_WORD = r'[^ "\\\n\t]+'
+
+
+def _words_pattern(bounds: tuple[int, int], first: str | None = None) -> dict[str, Any]:
+    """A string schema of ``bounds`` words (single spaces), opening with the regular expression ``first`` (one
+    word) where given: what a grammar can hold a small model to of the word-count rules, and of the rules a stricter
+    form implies (an event that opens with the person's name names them; a first message that opens with "Hi"
+    greets)."""
+    head = first if first is not None else _WORD
+    return {"type": "string", "pattern": f"^{head}( {_WORD}){{{bounds[0] - 1},{bounds[1] - 1}}}$"}
+
+
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)  # extra keys a model adds are harmless
 
@@ -62,7 +76,13 @@ class EventsAnswer(_Answer):
 
     @classmethod
     def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-        schema["properties"]["events"].update(minItems=ctx["n_events"], maxItems=ctx["n_events"])
+        """n_events events of EVENT_WORDS words, each opening with the first name; the first four of the four
+        kinds in turn (every kind once), the rest of any."""
+        event = schema["properties"]["events"]["items"]
+        text = _words_pattern(EVENT_WORDS, re.escape(ctx["name"].split()[0]))
+        kinds = [{"const": c} for c in CATEGORIES] + [event["properties"]["category"]] * ctx["n_events"]
+        schema["properties"]["events"] = _tuple([_with(event, text=text, category=kind)
+                                                 for kind in kinds[:ctx["n_events"]]])
         return schema
 
     @model_validator(mode="after")
@@ -90,6 +110,12 @@ class BriefAnswer(_Answer):
     """Context: ``name`` (the person's full name), which the brief must not use (a brief stands in for it)."""
 
     brief: str
+
+    @classmethod
+    def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """BRIEF_WORDS words, in the prompt's form "the <descriptor> who <interests>" (so never opening with the
+        name, as small models do)."""
+        return _with(schema, brief=_words_pattern(BRIEF_WORDS, "[Tt]he"))
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "BriefAnswer":
@@ -139,11 +165,14 @@ class ConversationAnswer(_Answer):
 
     @classmethod
     def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-        """Exactly n_messages turns, A and B in turn, each naming a known event or none."""
+        """Exactly n_messages turns, A and B in turn, each naming a known event or none, of MESSAGE_WORDS words;
+        each person's first message opens with a greeting word."""
         turn = schema["properties"]["messages"]["items"]
         turn["properties"]["event"] = {"anyOf": [{"enum": list(ctx["events"])}, {"type": "null"}]}
-        schema["properties"]["messages"] = _tuple([_with(turn, speaker={"const": "AB"[i % 2]})
-                                                   for i in range(ctx["n_messages"])])
+        greeting = _words_pattern(MESSAGE_WORDS, "(Hi|Hello|Hey)[,!.]?")
+        schema["properties"]["messages"] = _tuple([
+            _with(turn, speaker={"const": "AB"[i % 2]}, text=greeting if i < 2 else _words_pattern(MESSAGE_WORDS))
+            for i in range(ctx["n_messages"])])
         return schema
 
     @model_validator(mode="after")
@@ -180,67 +209,74 @@ class ConversationAnswer(_Answer):
         return self
 
 
-class Topic(_Answer):
-    label: str = Field(min_length=1, max_length=80)
-    messages: dict[str, list[int]]
+TOPIC_WORDS = (1, 6)  # a topic label's words, as the grammar holds a model to (the prompt asks for 2 to 6)
+# A label's word in the grammar: letters, digits and a few marks, at most 20 characters (a small model otherwise
+# pastes a whole message, or an endless string, as one "word").
+_LABEL_WORD = r"[A-Za-z0-9'&-]{1,20}"
+
+
+class MessageTopic(_Answer):
+    id: int
+    topic: int
 
 
 class TopicsAnswer(_Answer):
-    """Context: ``speakers`` (the speaker of each message id), ``k_min``, ``k_max``."""
+    """Context: ``speakers`` (the speaker of each message id), ``k_min``, ``k_max``.
 
-    topics: list[Topic]
+    The topics' labels, then every message's topic by its number in that list, in message order: a partition of
+    the conversation by its shape (each message in exactly one topic) that a grammar holds even a small model to.
+    An earlier shape, lists of ids per topic, left a 135M model free to skip most ids and repeat others; labels
+    written out per message came back as pasted messages, a different "topic" each."""
+
+    topics: list[str]
+    messages: list[MessageTopic]
 
     @classmethod
     def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-        """k_min-k_max topics, each listing ids under both speakers, a speaker's list only their own ids."""
-        speakers: list[str] = ctx["speakers"]
-        topics = schema["properties"]["topics"]
-        topics.update(minItems=ctx["k_min"], maxItems=ctx["k_max"])
-        own = {name: [i for i, s in enumerate(speakers) if s == name] for name in dict.fromkeys(speakers)}
-        topics["items"]["properties"]["messages"] = _object({name: {"type": "array", "items": {"enum": ids}}
-                                                             for name, ids in own.items()})
-        return schema
+        """One alternative per number of topics k in k_min-k_max: k labels of TOPIC_WORDS words, then one entry per
+        message id, in order, naming a topic 0..k-1 (once the labels are written, only their k's branch fits)."""
+        label = {"type": "string",
+                 "pattern": f"^{_LABEL_WORD}( {_LABEL_WORD}){{{TOPIC_WORDS[0] - 1},{TOPIC_WORDS[1] - 1}}}$"}
+        item = schema["properties"]["messages"]["items"]
+        return {"anyOf": [
+            _object({"topics": {"type": "array", "items": label, "minItems": k, "maxItems": k},
+                     "messages": _tuple([_with(item, id={"const": i}, topic={"enum": list(range(k))})
+                                         for i in range(len(ctx["speakers"]))])})
+            for k in range(ctx["k_min"], ctx["k_max"] + 1)]}
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "TopicsAnswer":
         ctx = info.context
-        speakers: list[str] = ctx["speakers"]
-        names = sorted(set(speakers))
+        n, k_min, k_max = len(ctx["speakers"]), ctx["k_min"], ctx["k_max"]
         problems = []
-        if not ctx["k_min"] <= len(self.topics) <= ctx["k_max"]:
-            problems.append(f"expected {ctx['k_min']}-{ctx['k_max']} topics, got {len(self.topics)}")
-        labels = Counter(t.label.strip().lower() for t in self.topics)
-        if any(n > 1 for n in labels.values()):
-            problems.append(f"topic labels repeat: {sorted(k for k, n in labels.items() if n > 1)}")
-        count: Counter[int] = Counter()
-        for t in self.topics:
-            for who, ids in t.messages.items():
-                if who not in names:
-                    problems.append(f"topic {t.label!r}: unknown speaker {who!r}, the speakers are {names}")
-                    continue
-                for mid in ids:
-                    if not 0 <= mid < len(speakers):
-                        problems.append(f"topic {t.label!r}: message id {mid} out of range 0-{len(speakers) - 1}")
-                    elif speakers[mid] != who:
-                        problems.append(f"topic {t.label!r}: message {mid} is {speakers[mid]}'s, listed under {who}")
-                    count[mid] += 1
-        missing = [i for i in range(len(speakers)) if count[i] == 0]
-        twice = sorted(i for i, n in count.items() if n > 1 and 0 <= i < len(speakers))
-        if missing:
-            problems.append(f"message ids in no topic: {missing}")
-        if twice:
-            problems.append(f"message ids in more than one topic: {twice}")
+        if not k_min <= len(self.topics) <= k_max:
+            problems.append(f"expected {k_min}-{k_max} topics, got {len(self.topics)}")
+        keys = Counter(" ".join(t.lower().split()) for t in self.topics)
+        if any(not k or len(k) > 80 for k in keys):
+            problems.append("every topic needs a label of 1-80 characters")
+        if any(c > 1 for c in keys.values()):
+            problems.append(f"topic labels repeat: {sorted(k for k, c in keys.items() if c > 1)}")
+        if len(self.messages) != n:
+            problems.append(f"expected a topic for each of the {n} messages, got {len(self.messages)}")
+        wrong = [(i, m.id) for i, m in enumerate(self.messages) if m.id != i]
+        if wrong:
+            problems.append("give the messages in order, one entry per id from 0: "
+                            + ", ".join(f"entry {i} has id {mid}" for i, mid in wrong[:5]))
+        unknown = sorted({m.topic for m in self.messages if not 0 <= m.topic < len(self.topics)})
+        if unknown:
+            problems.append(f"topic numbers {unknown} are not in the list (0-{len(self.topics) - 1})")
+        unused = [t for i, t in enumerate(self.topics) if all(m.topic != i for m in self.messages)]
+        if unused:
+            problems.append(f"topics with no message: {unused}")
         _check(problems)
         return self
 
     def labels(self, n_messages: int) -> list[str]:
         """The topic label of every message id (valid answers only)."""
-        out = [""] * n_messages
-        for t in self.topics:
-            for ids in t.messages.values():
-                for mid in ids:
-                    out[mid] = t.label.strip()
-        return out
+        return [self.topics[m.topic].strip() for m in self.messages[:n_messages]]
+
+
+QUESTION_WORDS = (3, 40)  # the grammar's bounds on a question; the rule is at least 3 words
 
 
 class QueryItem(_Answer):
@@ -259,13 +295,23 @@ class QueriesAnswer(_Answer):
 
     @classmethod
     def narrow(cls, schema: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-        """per_kind questions about A, then B, then both; a known target and topic; evidence_min-max ids."""
-        names, lo, hi = ctx["names"], *ctx["evidence"]
-        item = _with(schema["properties"]["queries"]["items"], topic={"enum": list(ctx["topics"])},
-                     evidence={"type": "array", "items": {"enum": list(range(len(ctx["speakers"])))},
-                               "minItems": lo, "maxItems": hi})
+        """per_kind questions about A, then B, then both, of QUESTION_WORDS words; a known target and topic;
+        evidence_min-max ids, for a question about one person that person's own messages (which keeps the rule
+        "mostly the target's") where they have that many."""
+        names, speakers, lo, hi = ctx["names"], ctx["speakers"], *ctx["evidence"]
+        # A question: a capital first, a question mark last (a small model otherwise pastes a message).
+        question = {"type": "string", "pattern": f"^[A-Z]{_WORD[:-1]}*( {_WORD}){{{QUESTION_WORDS[0] - 2},"
+                                                 f"{QUESTION_WORDS[1] - 2}}} {_WORD[:-1]}*\\?$"}
+        item = _with(schema["properties"]["queries"]["items"], topic={"enum": list(ctx["topics"])}, text=question)
+
+        def evidence(about: str) -> dict[str, Any]:
+            own = [i for i, s in enumerate(speakers) if s == about]
+            ids = own if len(own) >= lo else list(range(len(speakers)))
+            return {"type": "array", "items": {"enum": ids}, "minItems": lo, "maxItems": min(hi, len(ids))}
+
         schema["properties"]["queries"] = _tuple([
-            _with(item, about={"const": about}, target={"const": about} if about in names else {"enum": names})
+            _with(item, about={"const": about}, target={"const": about} if about in names else {"enum": names},
+                  evidence=evidence(about))
             for about in [names[0]] * ctx["per_kind"] + [names[1]] * ctx["per_kind"] + ["both"] * ctx["per_kind"]])
         return schema
 
@@ -292,8 +338,8 @@ class QueriesAnswer(_Answer):
             bad = [m for m in q.evidence if not 0 <= m < len(speakers)]
             if bad:
                 problems.append(f"{where}: evidence ids {bad} out of range 0-{len(speakers) - 1}")
-            if len(set(q.evidence)) != len(q.evidence):
-                problems.append(f"{where}: evidence ids repeat")
+            # An id given twice counts once (the queries keep the set): a slip a grammar cannot prevent, not a
+            # wrong answer; the set must still hold evidence_min-max ids.
             if not lo <= len(set(q.evidence)) <= hi:
                 problems.append(f"{where}: {len(set(q.evidence))} evidence ids, expected {lo}-{hi}")
             own = sum(1 for m in set(q.evidence) if 0 <= m < len(speakers) and speakers[m] == q.target)
