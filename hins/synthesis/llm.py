@@ -225,7 +225,8 @@ class LLMSynthesizer:
                                  first_name=p.name.split()[0])
 
     def _brief_prompt(self, p: Persona) -> str:
-        return self.steps.render("brief", {"person": _persona_input(p)})
+        # Without the name, which the brief must not use: 22 of 48 SmolLM2 briefs used it when shown it.
+        return self.steps.render("brief", {"person": {k: v for k, v in _persona_input(p).items() if k != "name"}})
 
     async def _events(self, p: Persona) -> list[Event] | None:
         context = {"name": p.name, "n_events": self.settings.events_per_person}

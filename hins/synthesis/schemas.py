@@ -299,9 +299,11 @@ class QueriesAnswer(_Answer):
         evidence_min-max ids, for a question about one person that person's own messages (which keeps the rule
         "mostly the target's") where they have that many."""
         names, speakers, lo, hi = ctx["names"], ctx["speakers"], *ctx["evidence"]
-        # A question: a capital first, a question mark last (a small model otherwise pastes a message).
-        question = {"type": "string", "pattern": f"^[A-Z]{_WORD[:-1]}*( {_WORD}){{{QUESTION_WORDS[0] - 2},"
-                                                 f"{QUESTION_WORDS[1] - 2}}} {_WORD[:-1]}*\\?$"}
+        # A question: a capital first, a question mark last (a small model otherwise pastes a message), words of
+        # at most 24 characters (SmolLM2 wrote one "word" until max_tokens).
+        word = _WORD[:-1] + "{1,24}"
+        question = {"type": "string", "pattern": f"^[A-Z]{_WORD[:-1]}{{0,23}}( {word}){{{QUESTION_WORDS[0] - 2},"
+                                                 f"{QUESTION_WORDS[1] - 2}}} {_WORD[:-1]}{{0,23}}\\?$"}
         item = _with(schema["properties"]["queries"]["items"], topic={"enum": list(ctx["topics"])}, text=question)
 
         def evidence(about: str) -> dict[str, Any]:
