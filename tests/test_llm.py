@@ -201,6 +201,9 @@ def test_response_schema_says_what_a_grammar_can_of_each_step():
     assert not text.fullmatch("Ann baked bread on Sunday.")  # 5 words
     assert not text.fullmatch("She baked bread for the neighbours on a rainy Sunday afternoon, as always.")
     assert not text.fullmatch('Ann baked "bread" for the neighbours on a rainy Sunday afternoon, as always.')
+    # A word of at most 24 characters: an endless one would run to max_tokens and be cut off.
+    assert text.fullmatch("Ann " + "x" * 24 + " for the neighbours on a rainy Sunday afternoon, as always.")
+    assert not text.fullmatch("Ann " + "x" * 25 + " for the neighbours on a rainy Sunday afternoon, as always.")
     brief = re.compile(response_schema(BriefAnswer, name="Ann Lee")["properties"]["brief"]["pattern"])
     assert brief.fullmatch("the" + " word" * 14) and brief.fullmatch("The" + " word" * 24)
     assert not brief.fullmatch("the" + " word" * 13) and not brief.fullmatch("the" + " word" * 25)

@@ -41,8 +41,11 @@ def _word_range(problems: list[str], where: str, text: str, bounds: tuple[int, i
 
 
 # A word, as ``words`` counts them, in a pattern a grammar can sample from: no space, and no quote, backslash or
-# control character (a JSON escape would count as part of a word).
-_WORD = r'[^ "\\\n\t]+'
+# control character (a JSON escape would count as part of a word), and at most WORD_CHARS characters: an unbounded
+# "word" let SmolLM2 write one until max_tokens (2 of 94 events answers, a question), cut off and unreadable.
+WORD_CHARS = 24
+_CHAR = r'[^ "\\\n\t]'
+_WORD = f"{_CHAR}{{1,{WORD_CHARS}}}"
 
 
 def _words_pattern(bounds: tuple[int, int], first: str | None = None) -> dict[str, Any]:
@@ -299,11 +302,10 @@ class QueriesAnswer(_Answer):
         evidence_min-max ids, for a question about one person that person's own messages (which keeps the rule
         "mostly the target's") where they have that many."""
         names, speakers, lo, hi = ctx["names"], ctx["speakers"], *ctx["evidence"]
-        # A question: a capital first, a question mark last (a small model otherwise pastes a message), words of
-        # at most 24 characters (SmolLM2 wrote one "word" until max_tokens).
-        word = _WORD[:-1] + "{1,24}"
-        question = {"type": "string", "pattern": f"^[A-Z]{_WORD[:-1]}{{0,23}}( {word}){{{QUESTION_WORDS[0] - 2},"
-                                                 f"{QUESTION_WORDS[1] - 2}}} {_WORD[:-1]}{{0,23}}\\?$"}
+        # A question: a capital first, a question mark last (a small model otherwise pastes a message).
+        edge = f"{_CHAR}{{0,{WORD_CHARS - 1}}}"
+        question = {"type": "string", "pattern": f"^[A-Z]{edge}( {_WORD}){{{QUESTION_WORDS[0] - 2},"
+                                                 f"{QUESTION_WORDS[1] - 2}}} {edge}\\?$"}
         item = _with(schema["properties"]["queries"]["items"], topic={"enum": list(ctx["topics"])}, text=question)
 
         def evidence(about: str) -> dict[str, Any]:
